@@ -4,7 +4,7 @@ from __future__ import annotations
 
 project = "pyramid_attesto"
 author = "pyramid_attesto developers"
-copyright = "2026, pyramid_attesto developers"  # noqa: A001
+copyright = "2026, pyramid_attesto developers"
 extensions = ["sphinx.ext.autodoc", "sphinx.ext.intersphinx", "sphinx.ext.viewcode"]
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
