@@ -1,0 +1,179 @@
+"""The ``attesto.*`` settings: one table of every key, parsed and validated together.
+
+DESIGN.md rule 10: nothing reads settings at import time. ``includeme`` registers one
+deferred action that calls :func:`parse_settings`; an unknown ``attesto.*`` key or a missing
+required key raises :class:`~pyramid_attesto.core.errors.ConfigurationError` naming the key.
+
+Conventions (STYLE.md): lower_snake names, durations in integer seconds ending in ``_ttl``,
+booleans and lists with Pyramid's ``asbool`` / ``aslist`` semantics.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pyramid.settings import aslist
+
+from .core.errors import ConfigurationError
+
+__all__ = ["PREFIX", "SETTINGS", "AttestoSettings", "Setting", "parse_settings"]
+
+PREFIX = "attesto."
+_TRUE = frozenset({"true", "yes", "on", "1", "t", "y"})
+_FALSE = frozenset({"false", "no", "off", "0", "f", "n", ""})
+
+
+def _bool(key: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(f"{key}: expected a boolean (true/false), got {value!r}")
+
+
+def _seconds(key: str, value: object) -> int:
+    try:
+        seconds = int(str(value).strip())
+    except ValueError:
+        raise ConfigurationError(f"{key}: expected whole seconds, got {value!r}") from None
+    if seconds <= 0:
+        raise ConfigurationError(f"{key}: must be a positive number of seconds")
+    return seconds
+
+
+def _str(key: str, value: object) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ConfigurationError(f"{key}: must not be empty")
+    return text
+
+
+def _list(key: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return tuple(aslist(str(value), flatten=True))
+
+
+def _networks(key: str, value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(v, strict=False) for v in _list(key, value))
+    except ValueError as exc:
+        raise ConfigurationError(f"{key}: {exc}") from None
+
+
+def _route_prefix(key: str, value: object) -> str:
+    text = str(value).strip()
+    if text in ("", "/"):
+        return ""
+    if not text.startswith("/") or text.endswith("/") or "//" in text:
+        raise ConfigurationError(f"{key}: a path such as /oauth (leading /, no trailing /)")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One ``attesto.*`` key: its parser, its default (absent = required) and its help."""
+
+    parse: Callable[[str, object], Any]
+    default: object = None
+    required: bool = False
+    help: str = ""
+
+
+SETTINGS: Mapping[str, Setting] = {
+    "issuer": Setting(
+        _str,
+        required=True,
+        help="The issuer identifier: an https URL without query, fragment or trailing slash.",
+    ),
+    "keystore": Setting(
+        _str,
+        required=True,
+        help="A private JWKS file, a dotted name of a Keystore, or `generate` (development "
+        "only: a per-process key).",
+    ),
+    "require_https": Setting(
+        _bool, True, help="Refuse plain-HTTP issuers and requests (off only on loopback)."
+    ),
+    "route_prefix": Setting(_route_prefix, "/oauth", help="Where the endpoints are mounted."),
+    "trusted_proxies": Setting(
+        _networks, (), help="Peers whose X-Forwarded-* / Forwarded headers are honoured."
+    ),
+    "scopes_supported": Setting(_list, (), help="The scope catalog."),
+    "access_token_ttl": Setting(_seconds, 900, help="Access-token lifetime."),
+    "refresh_token_ttl": Setting(_seconds, 14 * 24 * 3600, help="Refresh-token lifetime."),
+    "code_ttl": Setting(_seconds, 60, help="Authorization-code lifetime."),
+    "par_ttl": Setting(_seconds, 90, help="Pushed authorization request lifetime."),
+}
+"""Every ``attesto.*`` key this version understands (without the prefix)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AttestoSettings:
+    """The parsed ``attesto.*`` settings."""
+
+    issuer: str
+    keystore: str
+    require_https: bool = True
+    route_prefix: str = "/oauth"
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    scopes_supported: tuple[str, ...] = ()
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 14 * 24 * 3600
+    code_ttl: int = 60
+    par_ttl: int = 90
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _validate_issuer(issuer: str, require_https: bool) -> None:
+    parts = urlsplit(issuer)
+    if parts.query or parts.fragment or "#" in issuer or "?" in issuer:
+        raise ConfigurationError("attesto.issuer: no query or fragment (RFC 8414 §2)")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError("attesto.issuer: no userinfo")
+    if issuer.endswith("/"):
+        raise ConfigurationError("attesto.issuer: no trailing slash (clients compare exactly)")
+    if not parts.hostname:
+        raise ConfigurationError("attesto.issuer: an absolute URL with a host")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and not require_https and _is_loopback_host(parts.hostname):
+        return
+    raise ConfigurationError(
+        "attesto.issuer: must be https (plain http only for a loopback issuer with "
+        "attesto.require_https = false)"
+    )
+
+
+def parse_settings(settings: Mapping[str, object]) -> AttestoSettings:
+    """Parse and validate every ``attesto.*`` key of ``settings`` (other keys are ignored)."""
+    unknown = sorted(
+        k for k in settings if k.startswith(PREFIX) and k[len(PREFIX) :] not in SETTINGS
+    )
+    if unknown:
+        raise ConfigurationError(f"unknown setting {unknown[0]} (see the configuration reference)")
+    values: dict[str, Any] = {}
+    for name, spec in SETTINGS.items():
+        key = PREFIX + name
+        if key in settings:
+            values[name] = spec.parse(key, settings[key])
+        elif spec.required:
+            raise ConfigurationError(f"missing required setting {key}")
+    parsed = AttestoSettings(**values)
+    _validate_issuer(parsed.issuer, parsed.require_https)
+    return parsed
