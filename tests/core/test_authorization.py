@@ -697,8 +697,10 @@ def test_request_object_parameters_rfc9101_4() -> None:
     ) == {"scope": ["a"], "max_age": ["5"], "claims": ['{"x":null}']}
     with pytest.raises(InvalidRequestObject):
         request_object_parameters({"max_age": 1.5})
-    with pytest.raises(InvalidRequestObject, match="member"):
-        request_object_parameters({"x" * 100: 1})
+    with pytest.raises(InvalidRequestObject, match="a request object member"):
+        request_object_parameters({'x"y\\': 1})
+    with pytest.raises(InvalidRequestObject, match="member nonce"):
+        request_object_parameters({"nonce": 1})
 
 
 def test_pushed_request_object_at_par_rfc9126_3() -> None:
