@@ -62,7 +62,7 @@ from .errors import (
     UnsupportedResponseType,
 )
 from .pkce import validate_challenge
-from .redirect_uris import match_redirect_uri
+from .redirect_uris import match_client_redirect_uri
 from .request_objects import RequestObjectPolicy, RequestObjectVerifier
 from .scopes import MAX_SCOPE_LENGTH, GrantedScopes, ScopeCatalog, parse_scope
 
@@ -705,11 +705,8 @@ class AuthorizationRequestValidator:
                     InvalidRequest("redirect_uri is required", reason="missing_redirect_uri")
                 )
             return registered[0], False
-        if not match_redirect_uri(
-            requested,
-            registered,
-            allow_loopback_any_port=client.native,
-            allow_localhost=self.policy.allow_localhost,
+        if not match_client_redirect_uri(
+            client, requested, allow_localhost=self.policy.allow_localhost
         ):
             raise _local(
                 InvalidRequest(

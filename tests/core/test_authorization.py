@@ -617,7 +617,7 @@ def test_a_pushed_request_is_bound_to_its_client_rfc9126_4() -> None:
         ("request_object", "yes"),
     ],
 )
-def test_pending_form_is_read_strictly(member: str, value: Any) -> None:
+def test_pending_form_is_read_strictly_design_d13(member: str, value: Any) -> None:
     data = validator().validate(params()).to_pending()
     data[member] = value
     with pytest.raises(ValueError, match="bad"):
@@ -727,6 +727,6 @@ def test_policy_configuration_errors(overrides: dict[str, Any]) -> None:
         make_policy(**overrides)
 
 
-def test_parameters_must_be_sequences() -> None:
+def test_parameters_must_be_sequences_rfc6749_3_1() -> None:
     with pytest.raises(TypeError):
         validator().validate({"client_id": "web"})  # type: ignore[dict-item]

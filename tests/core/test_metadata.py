@@ -334,7 +334,7 @@ def test_issuer_well_known_urls_rfc8414_3_1(
     assert openid_configuration_path_inserted_url(issuer) == openid_inserted
 
 
-def test_metadata_urls_in_mcp_discovery_order_without_duplicates() -> None:
+def test_metadata_urls_in_mcp_discovery_order_without_duplicates_rfc8414_5() -> None:
     assert metadata_urls("https://as.example", openid=True) == (
         "https://as.example/.well-known/oauth-authorization-server",
         "https://as.example/.well-known/openid-configuration",
