@@ -84,7 +84,7 @@ from joserfc import jws
 from joserfc.errors import JoseError, MissingAlgorithmError, SecurityWarning
 from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
-from joserfc.util import urlsafe_b64decode
+from joserfc.util import json_b64decode, urlsafe_b64decode
 
 from .clock import Clock, SystemClock
 from .encoding import b64url_decode, b64url_encode
@@ -324,22 +324,26 @@ def _identify(jwk: dict[str, Any]) -> tuple[str, ...]:
     return tuple(ident)
 
 
-def _check_members(ident: tuple[str, ...]) -> None:
+def _check_members(ident: tuple[str, ...], min_rsa_bits: int) -> None:
     """Canonical base64url of the full size, so that one key has exactly one cache entry and
-    one thumbprint (RFC 7518 §6.2.1.2, §6.3.1.1; RFC 8037 §2)."""
+    one thumbprint (RFC 7518 §6.2.1.2, §6.3.1.1; RFC 8037 §2); RSA moduli long enough."""
     kty = ident[0]
     size: int | None = None
     if kty != "RSA":
         size = _COORDINATE_BYTES.get(ident[1])
         if size is None or (kty == "OKP") != ident[1].startswith("Ed"):
             _fail("invalid_jwk", "the DPoP proof jwk has an unsupported curve")
+    raw: list[bytes] = []
     for value in ident[1 + (size is not None) :]:
         try:
-            raw = b64url_decode(value)
+            member = b64url_decode(value)
         except ValueError:
             _fail("invalid_jwk", "a DPoP proof jwk member is not base64url")
-        if not raw or (len(raw) != size if size is not None else raw[0] == 0):
+        if not member or (len(member) != size if size is not None else member[0] == 0):
             _fail("invalid_jwk", "a DPoP proof jwk member has the wrong size")
+        raw.append(member)
+    if kty == "RSA" and int.from_bytes(raw[1], "big").bit_length() < min_rsa_bits:
+        _fail("weak_key", "the DPoP proof RSA key is too short")
 
 
 def _rsa_bits(key: RSAKey) -> int:
@@ -347,7 +351,7 @@ def _rsa_bits(key: RSAKey) -> int:
 
 
 def _import(ident: tuple[str, ...], min_rsa_bits: int) -> _KeyEntry:
-    _check_members(ident)
+    _check_members(ident, min_rsa_bits)
     kty = ident[0]
     key: Key
     try:
@@ -359,8 +363,6 @@ def _import(ident: tuple[str, ...], min_rsa_bits: int) -> _KeyEntry:
             key = RSAKey.import_key({"kty": "RSA", "e": ident[1], "n": ident[2]})
     except (JoseError, ValueError, TypeError, KeyError):
         _fail("invalid_jwk", "the DPoP proof jwk is not a valid public key")
-    if isinstance(key, RSAKey) and _rsa_bits(key) < min_rsa_bits:
-        _fail("weak_key", "the DPoP proof RSA key is too short")
     crv = None if kty == "RSA" else ident[1]
     return _KeyEntry(key, key.thumbprint(), kty, crv)
 
@@ -542,6 +544,9 @@ def _check_header(proof: str, policy: DPoPPolicy, cache: DPoPKeyCache | None) ->
         if not isinstance(header, dict):
             raise ValueError("header")
     except MissingAlgorithmError:
+        # joserfc looks for "alg" before it looks at the type: an array is malformed.
+        if not isinstance(json_b64decode(proof.partition(".")[0].encode("ascii")), dict):
+            _fail("malformed", "the DPoP proof is not a well-formed JWT")
         _fail("alg", "the DPoP proof has no alg")
     except (JoseError, ValueError, TypeError):
         _fail("malformed", "the DPoP proof is not a well-formed JWT")
@@ -835,9 +840,11 @@ def build_proof(
     ``htu`` loses its query and fragment; ``jti`` defaults to 128 random bits; ``iat`` to the
     clock's now; ``alg`` to ES256/384/512 by curve, EdDSA for OKP and PS256 for RSA.
     """
+    kty = key.key_type
+    if kty not in _PUBLIC_MEMBERS:
+        raise ValueError("a DPoP proof needs an asymmetric key")
     if not key.is_private:
         raise ValueError("a DPoP proof is signed with a private key")
-    kty = key.key_type
     if alg is None:
         alg = "PS256" if kty == "RSA" else _DEFAULT_ALG_FOR_CURVE[str(key.get("crv"))]
     if alg not in SUPPORTED_ALGORITHMS:
