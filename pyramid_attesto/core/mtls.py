@@ -31,10 +31,12 @@ from typing import Any, Final, NoReturn
 from urllib.parse import unquote
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from joserfc.errors import JoseError
-from joserfc.jwk import JWKRegistry
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+from joserfc.jwk import thumbprint as jwk_thumbprint
 
 from .clock import Clock
 from .errors import InvalidClient, InvalidClientMetadata, InvalidRequest, InvalidToken
@@ -376,14 +378,29 @@ def check_tls_client_auth(certificate: ClientCertificate, metadata: Mapping[str,
 # -- self_signed_tls_client_auth (RFC 8705 §2.2) ---------------------------------------------
 
 
-def _spki(key: Any) -> bytes | None:
-    try:
-        return bytes(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
-    except (AttributeError, TypeError, ValueError):
-        return None
+# The members RFC 7638 §3.2 hashes.
+_THUMBPRINT_MEMBERS: Final = {"EC": ("crv", "x", "y"), "RSA": ("e", "n"), "OKP": ("crv", "x")}
 
 
-def _jwk_matches(jwk: Mapping[str, Any], der: bytes, spki: bytes | None) -> bool:
+def _key_thumbprint(certificate: x509.Certificate) -> str | None:
+    """The RFC 7638 thumbprint of the certificate's public key (joserfc), or ``None`` for a
+    key type JOSE has no JWK for."""
+    public = certificate.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        if public.key_size < 2048:
+            raise InvalidClient("the client certificate key is too short", reason="weak_key")
+        return RSAKey.import_key(public).thumbprint()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        try:
+            return ECKey.import_key(public).thumbprint()
+        except (JoseError, KeyError, ValueError):  # a curve JOSE does not name
+            return None
+    if isinstance(public, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        return OKPKey.import_key(public).thumbprint()
+    return None
+
+
+def _jwk_matches(jwk: Mapping[str, Any], der: bytes, key_thumbprint: str | None) -> bool:
     x5c = jwk.get("x5c")
     if isinstance(x5c, list) and x5c:
         leaf = x5c[0]
@@ -395,16 +412,15 @@ def _jwk_matches(jwk: Mapping[str, Any], der: bytes, spki: bytes | None) -> bool
         except (binascii.Error, ValueError):
             return False
         return hmac.compare_digest(registered, der)
-    if spki is None:
+    kty = jwk.get("kty")
+    names = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
+    if key_thumbprint is None or names is None:
         return False
-    try:
-        key = JWKRegistry.import_key(dict(jwk))
-    except (JoseError, ValueError, TypeError, KeyError):
+    members = {name: jwk.get(name) for name in names}
+    if not all(isinstance(value, str) for value in members.values()):
         return False
-    if key.key_type == "oct":
-        return False
-    registered_spki = _spki(key.public_key)
-    return registered_spki is not None and hmac.compare_digest(registered_spki, spki)
+    members["kty"] = kty
+    return constant_time_equals(jwk_thumbprint(members), key_thumbprint)
 
 
 def check_self_signed_tls_client_auth(
@@ -414,16 +430,17 @@ def check_self_signed_tls_client_auth(
 
     The certificate must be the ``x5c`` leaf of a key in the client's JWKS (``jwks`` or
     the fetched ``jwks_uri`` document), or — for a key without ``x5c`` — have that key as its
-    public key. The chain need not be validated: the registration is the trust. Otherwise
-    :class:`~pyramid_attesto.core.errors.InvalidClient` (``reason="certificate_mismatch"``,
-    or ``"client_metadata"`` for a missing or malformed JWKS).
+    public key (compared by RFC 7638 thumbprint). The chain need not be validated: the
+    registration is the trust. Otherwise :class:`~pyramid_attesto.core.errors.InvalidClient`:
+    ``certificate_mismatch``, ``client_metadata`` for a missing or malformed JWKS, or
+    ``weak_key`` for an RSA key under 2048 bits.
     """
     keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
     if not isinstance(keys, list):
         raise InvalidClient("the client has no usable JWKS", reason="client_metadata")
-    spki = _spki(certificate.certificate.public_key())
+    key_thumbprint = _key_thumbprint(certificate.certificate)
     for jwk in keys:
-        if isinstance(jwk, Mapping) and _jwk_matches(jwk, certificate.der, spki):
+        if isinstance(jwk, Mapping) and _jwk_matches(jwk, certificate.der, key_thumbprint):
             return
     raise InvalidClient(
         "the client certificate is not registered for this client",
