@@ -7,7 +7,7 @@ What is here:
 
   ==================  =============================================================
   ``too_large``       the proof is longer than :attr:`DPoPPolicy.max_size` (checked
-                      before any base64 decoding, RFC 8725 §3.x / DESIGN.md D6)
+                      before any base64 decoding, DESIGN.md D6)
   ``malformed``       not a compact JWS of exactly three base64url segments whose
                       header and payload are JSON objects (§4.3 item 2)
   ``typ``             ``typ`` is not ``dpop+jwt`` (§4.2, §4.3 item 4)
@@ -55,8 +55,9 @@ What is here:
 - Replay (§11.1) is *not* claimed by verification. DESIGN.md rule 7: the caller claims
   :attr:`DPoPProof.replay_key` with :func:`claim_replay` only after the access token or the
   grant verified, so anonymous callers cannot grow the replay store.
-- :class:`DPoPKeyCache`: a bounded LRU from the key's public members to the imported key and
-  its RFC 7638 thumbprint, so a returning client's proof costs no key import (rule 11).
+- :class:`DPoPKeyCache`: bounded LRUs from the key's public members to the imported key and
+  its RFC 7638 thumbprint, and from a header segment to the outcome of its checks, so a
+  returning client's proof costs no key import and no header parse (DESIGN.md rule 11).
 - Server nonces: :class:`HMACNonces` (stateless, time-windowed, a shared and rotatable secret
   list, valid on every node) and :class:`StoreNonces` (over
   :class:`~pyramid_attesto.core.stores.DPoPNonceStore`).
@@ -163,8 +164,13 @@ def _refuse_constant(name: str) -> NoReturn:
 
 
 def compute_ath(access_token: str) -> str:
-    """``ath``: base64url(SHA-256(ASCII(access token))) (RFC 9449 §4.2)."""
-    return sha256_b64url(access_token.encode("ascii"))
+    """``ath``: base64url(SHA-256(ASCII(access token))) (RFC 9449 §4.2).
+
+    >>> compute_ath("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU")
+    'fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo'
+    """
+    # UTF-8 is ASCII for every valid token, and never raises on an invalid one.
+    return sha256_b64url(access_token)
 
 
 # -- policy --------------------------------------------------------------------------------
@@ -218,7 +224,8 @@ class DPoPPolicy:
 
     @property
     def replay_ttl(self) -> int:
-        """How long a proof can be accepted, hence how long its replay record must live."""
+        """The longest a replay record must live, counted from when its proof is verified
+        (an ``iat`` up to ``max_future`` ahead, then ``max_age``): for sizing replay stores."""
         return self.max_age + self.max_future + 1
 
 
@@ -439,7 +446,9 @@ def verify_proof(
     for its ``reason`` values) or :class:`~pyramid_attesto.core.errors.UseDPoPNonce`. The
     replay is not claimed here (DESIGN.md rule 7).
     """
-    if not isinstance(proof, str) or len(proof) > policy.max_size:
+    if not isinstance(proof, str):
+        _fail("malformed", "the DPoP proof is not a well-formed JWT")
+    if len(proof) > policy.max_size:
         _fail("too_large", "the DPoP proof is too large")
     parts = proof.split(".")
     if len(parts) != 3 or not proof.isascii():

@@ -424,6 +424,15 @@ def test_a_proof_that_is_not_one_compact_jws_is_refused_rfc9449_4_3_item2(proof:
     refused(proof, "malformed")
 
 
+def test_a_proof_that_is_not_a_string_is_refused_rfc9449_4_3_item2() -> None:
+    refused(b"a.b.c", "malformed")  # type: ignore[arg-type]
+
+
+def test_a_non_ascii_access_token_never_matches_rfc9449_7_1() -> None:
+    proof = client().proof(claims={"ath": sha256_b64(TOKEN)})
+    refused(proof, "ath_mismatch", access_token=TOKEN + "é")
+
+
 def test_a_payload_that_is_not_a_json_object_is_refused_rfc9449_4_3_item2() -> None:
     refused(client().proof(payload_json="[1]"), "malformed")
     refused(client().proof(payload_json="{nope"), "malformed")
