@@ -14,6 +14,8 @@
   validated (D14).
 - ``self_signed_tls_client_auth`` (RFC 8705 §2.2): :func:`check_self_signed_tls_client_auth`
   matches the certificate against the client's JWKS (the ``x5c`` leaf, or the public key).
+- :func:`match_client_certificate` — both methods as the
+  :class:`~pyramid_attesto.core.clients.CertificateMatcher` that client authentication uses.
 - :func:`check_binding` — the resource server's check of ``cnf.x5t#S256`` (RFC 8705 §3).
 """
 
@@ -38,6 +40,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jwk import thumbprint as jwk_thumbprint
 
+from .clients import Client, MTLSMethod
 from .clock import Clock
 from .errors import InvalidClient, InvalidClientMetadata, InvalidRequest, InvalidToken
 from .secret import constant_time_equals, sha256_b64url
@@ -51,6 +54,7 @@ __all__ = [
     "check_self_signed_tls_client_auth",
     "check_tls_client_auth",
     "load_certificate",
+    "match_client_certificate",
     "parse_client_cert_chain_header",
     "parse_client_cert_header",
     "parse_ssl_client_cert",
@@ -446,6 +450,34 @@ def check_self_signed_tls_client_auth(
         "the client certificate is not registered for this client",
         reason="certificate_mismatch",
     )
+
+
+def match_client_certificate(
+    client: Client,
+    certificate: object,
+    method: MTLSMethod,
+    jwks: Mapping[str, Any] | None,
+) -> bool:
+    """The :class:`~pyramid_attesto.core.clients.CertificateMatcher` for both RFC 8705
+    methods: :func:`check_tls_client_auth` against the client's registered subject, or
+    :func:`check_self_signed_tls_client_auth` against its JWKS. ``certificate`` must be a
+    :class:`ClientCertificate`; any failure is ``False``, never an exception.
+    """
+    if not isinstance(certificate, ClientCertificate):
+        return False
+    try:
+        if method == "tls_client_auth":
+            metadata = {
+                name: getattr(client, name)
+                for name in TLS_CLIENT_AUTH_METADATA
+                if getattr(client, name, None) is not None
+            }
+            check_tls_client_auth(certificate, metadata)
+        else:
+            check_self_signed_tls_client_auth(certificate, jwks)
+    except (InvalidClient, InvalidRequest):
+        return False
+    return True
 
 
 # -- certificate-bound tokens (RFC 8705 §3) --------------------------------------------------

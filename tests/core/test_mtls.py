@@ -555,3 +555,32 @@ def test_binding_to_another_certificate_is_refused_rfc8705_3() -> None:
     with pytest.raises(InvalidToken) as caught:
         check_binding({"x5t#S256": b64url_sha256(der(pki().client))}, other)
     assert caught.value.reason == "certificate_mismatch"
+
+
+# -- the CertificateMatcher of client authentication -------------------------------------------
+
+
+def test_match_client_certificate_is_a_certificate_matcher_rfc8705_2() -> None:
+    from pyramid_attesto.core.clients import CertificateMatcher, Client
+    from pyramid_attesto.core.mtls import match_client_certificate
+
+    matcher: CertificateMatcher = match_client_certificate
+    p = pki()
+    tls = Client(
+        client_id="c1",
+        token_endpoint_auth_method="tls_client_auth",
+        tls_client_auth_san_dns="client-1.example.com",
+    )
+    assert matcher(tls, validated(p.client), "tls_client_auth", None)
+    assert not matcher(tls, ClientCertificate.from_der(der(p.client)), "tls_client_auth", None)
+    assert not matcher(tls, validated(p.bare), "tls_client_auth", None)
+    assert not matcher(tls, der(p.client), "tls_client_auth", None)  # not a ClientCertificate
+
+    jwks = {"keys": [_rsa_jwk(p.self_signed_key)]}
+    self_signed = Client(
+        client_id="c2", token_endpoint_auth_method="self_signed_tls_client_auth", jwks=jwks
+    )
+    cert = ClientCertificate.from_der(der(p.self_signed))
+    assert matcher(self_signed, cert, "self_signed_tls_client_auth", jwks)
+    assert not matcher(self_signed, validated(p.client), "self_signed_tls_client_auth", jwks)
+    assert not matcher(self_signed, cert, "self_signed_tls_client_auth", None)
