@@ -15,8 +15,8 @@ from joserfc.jwk import import_key
 
 from pyramid_attesto.core.clock import FrozenClock
 from pyramid_attesto.core.encoding import b64url_decode
-from pyramid_attesto.core.errors import InvalidToken
-from pyramid_attesto.core.jwt import encode_jwt
+from pyramid_attesto.core.errors import InvalidRequestObject, InvalidToken
+from pyramid_attesto.core.jwt import JWTDecoder, encode_jwt
 from pyramid_attesto.core.keys import (
     Algorithm,
     LocalSigner,
@@ -361,3 +361,17 @@ def test_minter_refuses_a_non_positive_lifetime(signers: dict[str, LocalSigner])
         AccessTokenMinter(
             StaticKeystore([signers["ES256"]]), issuer=ISSUER, clock=FrozenClock(), lifetime=0
         )
+
+
+def test_the_decoder_raises_the_error_class_its_user_names_rfc9101_6_3(
+    signers: dict[str, LocalSigner],
+) -> None:
+    """core.jwt.JWTDecoder is shared: a request-object verifier wants invalid_request_object."""
+    decoder = JWTDecoder(
+        StaticKeystore([signers["ES256"]]), typ="oauth-authz-req+jwt", error=InvalidRequestObject
+    )
+    token = encode_jwt(signers["ES256"], "oauth-authz-req+jwt", {"iss": "client-1"})
+    assert decoder.decode(token).claims == {"iss": "client-1"}
+    with pytest.raises(InvalidRequestObject) as info:
+        decoder.decode(encode_jwt(signers["ES256"], "at+jwt", {"iss": "client-1"}))
+    assert info.value.reason == "wrong_typ"
