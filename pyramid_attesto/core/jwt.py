@@ -245,7 +245,7 @@ class JWTDecoder:
             claims = self._parse_object(payload)
         except _DuplicateKey:
             self.fail("duplicate_key", "the token claims name a member twice")
-        except ValueError:
+        except (ValueError, RecursionError):
             claims = None
         if claims is None:
             self.fail("malformed", "the token claims are not a JSON object")
@@ -256,7 +256,7 @@ class JWTDecoder:
             parsed = self._parse_object(_b64url(segment))
         except _DuplicateKey:
             self.fail("duplicate_key", f"the token {what} names a member twice")
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting: refused, never a crash
             parsed = None
         if parsed is None:
             self.fail("malformed", f"the token {what} is not a base64url JSON object")

@@ -101,8 +101,9 @@ _PUBLIC_MEMBERS: Final[dict[str, tuple[str, ...]]] = {
     "OKP": ("crv", "x"),
     "RSA": ("n", "e"),
 }
-_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_OUR_MEMBERS: Final = frozenset({"active"})
+# What is handed to joserfc: the key material only (RFC 7518 §6, RFC 8037 §2). ``alg``, ``use``,
+# ``kid`` and ``key_ops`` are checked here; ``x5c`` and friends are not used.
+_MATERIAL: Final = frozenset({"kty", "crv", "x", "y", "n", "e", "d", "p", "q", "dp", "dq", "qi"})
 
 
 class PublicJWK(TypedDict):
@@ -304,7 +305,9 @@ def _import(jwk: Mapping[str, Any]) -> VerificationKey:
     # we refuse them outright.
     if jwk.get("kty") == "RSA":
         _refuse_small_rsa(_rsa_bits(jwk))
-    data = {k: v for k, v in jwk.items() if k not in _OUR_MEMBERS}
+    data = {k: v for k, v in jwk.items() if k in _MATERIAL}
+    if jwk.get("alg") is not None:
+        data["alg"] = jwk["alg"]  # so joserfc refuses to verify with it under another alg
     try:
         key = import_key(data)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -331,6 +334,10 @@ def _entry(jwk: Mapping[str, Any], *, kid: str | None = None) -> _Entry:
         raise ConfigurationError(f'key use {use!r} refused: signing keys need "use": "sig"')
     alg = _check_alg(jwk)
     key = _import(jwk)
+    key_ops = jwk.get("key_ops")
+    needed = "sign" if key.is_private else "verify"
+    if key_ops is not None and (not isinstance(key_ops, list) or needed not in key_ops):
+        raise ConfigurationError(f'key_ops must include "{needed}" (RFC 7517 §4.3)')
     if kid is None:
         kid = jwk.get("kid")
     if kid is None:

@@ -407,3 +407,15 @@ def test_a_signer_whose_alg_does_not_fit_its_key_is_refused() -> None:
     signer.alg = "RS256"  # type: ignore[assignment]
     with pytest.raises(ConfigurationError, match="does not fit"):
         StaticKeystore([signer])
+
+
+def test_key_ops_must_allow_signing_rfc7517_4_3(tmp_path: Path) -> None:
+    key = dict(generate_key("ES256"), key_ops=["verify"])
+    with pytest.raises(ConfigurationError, match="key_ops"):
+        FileKeystore(_write_jwks(tmp_path / "k.json", [key]))
+    key["key_ops"] = ["sign", "verify"]
+    assert FileKeystore(_write_jwks(tmp_path / "k.json", [key])).signer().kid == key["kid"]
+    public = {k: v for k, v in key.items() if k != "d"}
+    public["key_ops"] = ["sign"]
+    with pytest.raises(ConfigurationError, match="verify"):
+        FileKeystore(_write_jwks(tmp_path / "p.json", [public]))

@@ -14,7 +14,7 @@ from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import import_key
 
 from pyramid_attesto.core.clock import FrozenClock
-from pyramid_attesto.core.encoding import b64url_decode
+from pyramid_attesto.core.encoding import b64url_decode, b64url_encode
 from pyramid_attesto.core.errors import InvalidRequestObject, InvalidToken
 from pyramid_attesto.core.jwt import JWTDecoder, encode_jwt
 from pyramid_attesto.core.keys import (
@@ -375,3 +375,25 @@ def test_the_decoder_raises_the_error_class_its_user_names_rfc9101_6_3(
     with pytest.raises(InvalidRequestObject) as info:
         decoder.decode(encode_jwt(signers["ES256"], "at+jwt", {"iss": "client-1"}))
     assert info.value.reason == "wrong_typ"
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash_rfc8725_3_8(
+    signers: dict[str, LocalSigner], clock: FrozenClock
+) -> None:
+    signer = signers["ES256"]
+    keystore = StaticKeystore([signer])
+    decoder = JWTDecoder(keystore, typ="at+jwt", max_size=60_000, max_header_size=30_000)
+    deep = b"[" * 5000 + b"]" * 5000
+    header = b64url_encode(
+        b'{"alg":"ES256","typ":"at+jwt","kid":"%s","x":%s}' % (signer.kid.encode(), deep)
+    )
+    with pytest.raises(InvalidToken) as info:
+        decoder.decode(f"{header}.e30.AAAA")
+    assert info.value.reason == "malformed"
+    good_header = encode_jwt(signer, "at+jwt", {}).split(".")[0]
+    payload = b64url_encode(b'{"x":' + deep + b"}")
+    signing_input = f"{good_header}.{payload}"
+    token = f"{signing_input}.{b64url_encode(signer.sign(signing_input.encode()))}"
+    with pytest.raises(InvalidToken) as info:
+        decoder.decode(token)
+    assert info.value.reason == "malformed"
