@@ -173,7 +173,7 @@ class AccessTokenMinter:
         return MintedToken(token, jti, issued_at, expires_at)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AccessToken:
     """A verified access token. ``claims`` holds every claim, including unknown ones."""
 
