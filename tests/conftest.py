@@ -140,15 +140,19 @@ def _truncate(engine: Engine) -> None:
         connection.execute(text(f"TRUNCATE {names}"))
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        "sqlite",
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-    ]
-)
+_POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgresql)
+
+
+@pytest.fixture(params=["memory", "sqlite", _POSTGRESQL])
 def store_kind(request: pytest.FixtureRequest) -> str:
     """Each store implementation in turn."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture(params=["sqlite", _POSTGRESQL])
+def sql_store_kind(request: pytest.FixtureRequest) -> str:
+    """Each SQL store implementation in turn."""
     kind: str = request.param
     return kind
 
@@ -162,17 +166,26 @@ def sqlite_store_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
+def _backend(kind: str, request: pytest.FixtureRequest) -> StoreBackend:
+    engine: Engine | None = None
+    if kind == "sqlite":
+        engine = request.getfixturevalue("sqlite_store_engine")
+    elif kind == "postgresql":
+        engine = request.getfixturevalue("postgresql_store_engine")
+        _truncate(engine)
+    return StoreBackend(kind, FrozenClock(EPOCH), engine)
+
+
 @pytest.fixture
 def store_backend(store_kind: str, request: pytest.FixtureRequest) -> StoreBackend:
     """Empty stores of the parametrized kind, on a frozen clock."""
-    clock = FrozenClock(EPOCH)
-    engine: Engine | None = None
-    if store_kind == "sqlite":
-        engine = request.getfixturevalue("sqlite_store_engine")
-    elif store_kind == "postgresql":
-        engine = request.getfixturevalue("postgresql_store_engine")
-        _truncate(engine)
-    return StoreBackend(store_kind, clock, engine)
+    return _backend(store_kind, request)
+
+
+@pytest.fixture
+def sql_store_backend(sql_store_kind: str, request: pytest.FixtureRequest) -> StoreBackend:
+    """Empty SQL stores (SQLite, PostgreSQL), on a frozen clock."""
+    return _backend(sql_store_kind, request)
 
 
 @pytest.fixture

@@ -86,6 +86,17 @@ def raising_view(request: Request) -> Response:
     raise RuntimeError("a bug after the code was taken")
 
 
+def claim_view(request: Request) -> Response:
+    # The resource server's DPoP replay claim: its own short transaction (rule 3).
+    claimed = request.registry.settings["test.own_transaction"].replay.check_and_record(
+        request.POST["jti"], NOW + 120
+    )
+    request.attesto_stores.codes.take(request.POST["code"])
+    if request.POST.get("fail"):
+        raise RuntimeError("the view failed after the claim")
+    return Response(json_body={"claimed": claimed})
+
+
 def unavailable_view(exc: CommitFailed, request: Request) -> Response:
     return Response(json_body={"error": "temporarily_unavailable"}, status=503)
 
@@ -96,6 +107,7 @@ def make_app(engine: Engine, *, commit_veto: str | None, x_tm: bool = True) -> w
     settings: dict[str, Any] = {
         "tm.manager_hook": "pyramid_tm.explicit_manager",
         "test.x_tm": x_tm,
+        "test.own_transaction": storage.for_engine(engine),
     }
     if commit_veto:
         settings["tm.commit_veto"] = commit_veto
@@ -109,6 +121,8 @@ def make_app(engine: Engine, *, commit_veto: str | None, x_tm: bool = True) -> w
         )
         config.add_route("token", "/token")
         config.add_route("raise", "/raise")
+        config.add_route("claim", "/claim")
+        config.add_view(claim_view, route_name="claim", request_method="POST")
         config.add_view(token_view, route_name="token", request_method="POST")
         config.add_view(raising_view, route_name="raise", request_method="POST")
         config.add_exception_view(unavailable_view, context=CommitFailed)
@@ -195,4 +209,15 @@ def test_error_without_x_tm_commit_is_rolled_back_by_a_commit_veto(
     """Why the protocol views set ``x-tm: commit``: a host's commit veto aborts a 4xx."""
     app = make_app(engine, commit_veto="pyramid_tm.default_commit_veto", x_tm=False)
     app.post("/token", {"code": "code-1", "verifier": "wrong"}, status=400)
+    assert isinstance(db.codes.take("code-1"), CodeTaken)
+
+
+def test_replay_claim_in_its_own_transaction_survives_the_request_rfc9449_11_1(
+    app: webtest.TestApp, db: Stores
+) -> None:
+    """The resource server's DPoP replay claim commits before the view runs, so a failing
+    view cannot un-spend a proof; the request's own work still aborts."""
+    with pytest.raises(RuntimeError, match="after the claim"):
+        app.post("/claim", {"jti": "proof-1", "code": "code-1", "fail": "1"})
+    assert not db.replay.check_and_record("proof-1", NOW + 120)
     assert isinstance(db.codes.take("code-1"), CodeTaken)

@@ -10,6 +10,7 @@ dependencies, and runs the migrations from outside the checkout: through
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+_NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "_build", ".*_cache")
 MAPPED = '"pyramid_attesto.migrations" = "alembic"' in (ROOT / "pyproject.toml").read_text()
 
 pytestmark = pytest.mark.slow
@@ -46,10 +48,13 @@ def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a clean copy: an in-tree build/ directory keeps stale files between builds.
+    source = tmp_path_factory.mktemp("source") / "pyramid_attesto"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
     out = tmp_path_factory.mktemp("wheel")
     _run(
         sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-        "--wheel-dir", out, ROOT, cwd=out,
+        "--wheel-dir", out, source, cwd=out,
     )  # fmt: skip
     (built,) = out.glob("pyramid_attesto-*.whl")
     return built
