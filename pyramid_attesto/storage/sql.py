@@ -256,19 +256,20 @@ def _code_data(entry: AuthorizationCode) -> dict[str, JSONValue]:
 
 
 def _code_entry(client_id: str, subject: str, expires_at: int, data: Any) -> AuthorizationCode:
+    # Positional: this runs on every redemption.
     return AuthorizationCode(
-        client_id=client_id,
-        subject=subject,
-        redirect_uri=data["redirect_uri"],
-        scope=tuple(data["scope"]),
-        expires_at=expires_at,
-        resource=tuple(data["resource"]),
-        code_challenge=data["code_challenge"],
-        nonce=data["nonce"],
-        dpop_jkt=data["dpop_jkt"],
-        auth_time=data["auth_time"],
-        acr=data["acr"],
-        extra=data["extra"],
+        client_id,
+        subject,
+        data["redirect_uri"],
+        tuple(data["scope"]),
+        expires_at,
+        tuple(data["resource"]),
+        data["code_challenge"],
+        data["nonce"],
+        data["dpop_jkt"],
+        data["auth_time"],
+        data["acr"],
+        data["extra"],
     )
 
 
@@ -302,30 +303,23 @@ def _refresh_row(token_hash: str, entry: RefreshToken) -> dict[str, Any]:
     }
 
 
-def _refresh_entry(values: tuple[Any, ...]) -> RefreshToken:
-    """From the columns of ``rt_cols``, in that order."""
+def _refresh_entry(values: Any) -> RefreshToken:
+    """From a row of the columns of ``rt_cols``, in that order (positional: a hot path)."""
     family_id, generation, client_id, subject, issued, expires, family_expires, consumed, data = (
         values
     )
-    return RefreshToken(
-        family_id=family_id,
-        generation=generation,
-        grant=RefreshGrant(
-            client_id=client_id,
-            subject=subject,
-            scope=tuple(data["scope"]),
-            resource=tuple(data["resource"]),
-            dpop_jkt=data["dpop_jkt"],
-            x5t_s256=data["x5t_s256"],
-            auth_time=data["auth_time"],
-            acr=data["acr"],
-            extra=data["extra"],
-        ),
-        issued_at=issued,
-        expires_at=expires,
-        family_expires_at=family_expires,
-        consumed_at=consumed,
+    grant = RefreshGrant(
+        client_id,
+        subject,
+        tuple(data["scope"]),
+        tuple(data["resource"]),
+        data["dpop_jkt"],
+        data["x5t_s256"],
+        data["auth_time"],
+        data["acr"],
+        data["extra"],
     )
+    return RefreshToken(family_id, generation, grant, issued, expires, family_expires, consumed)
 
 
 def _pushed(client_id: str, row: Any) -> PushedRequest:
@@ -482,7 +476,7 @@ class SqlRefreshTokenStore(_SqlStore):
         params = {"h": hash_secret(token), "now": int(self._clock.now())}
         with self._source.begin(False) as conn:
             row = conn.execute(self._s.rt_get, params).first()
-        return None if row is None else _refresh_entry(tuple(row))
+        return None if row is None else _refresh_entry(row)
 
     def rotate(
         self,
@@ -519,7 +513,7 @@ class SqlRefreshTokenStore(_SqlStore):
             ).first()
             if claimed is None:
                 return self._not_claimed(conn, parent_hash, family_id, now)
-            consumed = _refresh_entry(tuple(claimed))
+            consumed = _refresh_entry(claimed)
             child_entry = RefreshToken(
                 family_id=family_id,
                 generation=consumed.generation + 1,
