@@ -18,6 +18,7 @@ from pyramid_attesto.core.stores import (
     PushedRequest,
     RefreshGrant,
     RefreshToken,
+    ReuseDetected,
     Rotated,
     RotationRefused,
     RotationRetried,
@@ -244,3 +245,30 @@ def test_each_seal_uses_a_fresh_nonce() -> None:
     assert cipher.seal("c", parent_hash="p", child_hash=h) != cipher.seal(
         "c", parent_hash="p", child_hash=h
     )
+
+
+def test_broken_generation_chain_revokes_the_family_rfc9700_4_14_2(
+    sql_store_backend: StoreBackend,
+) -> None:
+    """Two tokens of one generation mean the family's history forked: it is revoked."""
+    stores = sql_store_backend.build()
+    grant = RefreshGrant("c", "s", ("x",))
+    stores.refresh_tokens.put("r0", RefreshToken("fam", 0, grant, NOW, NOW + 600, NOW + 900))
+    engine = sql_store_backend.engine
+    assert engine is not None
+    with engine.begin() as connection:
+        connection.execute(
+            refresh_tokens.insert().values(
+                token_hash=hash_secret("intruder"),
+                family_id="fam",
+                generation=1,
+                client_id="c",
+                subject="s",
+                issued_at=NOW,
+                expires_at=NOW + 600,
+                family_expires_at=NOW + 900,
+                data={},
+            )
+        )
+    assert stores.refresh_tokens.rotate("r0", "r1", expires_at=NOW + 600) == ReuseDetected("fam")
+    assert stores.refresh_tokens.get("r1") is None
