@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
     Engine,
     LargeBinary,
     String,
@@ -226,16 +227,6 @@ class _Statements:
         )
         self.request_fetch = select(*request_cols).where(*live_request)
         self.request_take = delete(requests_t).where(*live_request).returning(*request_cols)
-
-
-_STATEMENTS: dict[str, _Statements] = {}
-
-
-def _statements(dialect: str) -> _Statements:
-    found = _STATEMENTS.get(dialect)
-    if found is None:
-        found = _STATEMENTS[dialect] = _Statements(dialect)
-    return found
 
 
 # Entry <-> row ----------
@@ -529,8 +520,12 @@ class SqlRefreshTokenStore(_SqlStore):
                 return ReuseDetected(family_id)
             return Rotated(consumed, child_entry)
 
-    def _not_claimed(self, conn: Any, parent_hash: str, family_id: str, now: int) -> RotationResult:
+    def _not_claimed(
+        self, conn: Connection, parent_hash: str, family_id: str, now: int
+    ) -> RotationResult:
         row = conn.execute(self._s.rt_inspect, {"h": parent_hash}).first()
+        if row is None:  # swept since it was found: it had expired
+            return RotationRefused("expired")
         consumed_at, retry_until, successor_hash, sealed = row[0], row[1], row[2], row[3]
         if consumed_at is None:
             return RotationRefused("expired")
@@ -634,7 +629,7 @@ class SqlStorage:
         name = dialect if isinstance(dialect, str) else dialect.dialect.name
         check_dialect(name)
         self.dialect = name
-        self._statements = _statements(name)
+        self._statements = _Statements(name)  # built once, here
         self._clock = clock if clock is not None else SystemClock()
         self._cipher = SuccessorCipher(successor_secret) if successor_secret else None
 
@@ -654,7 +649,7 @@ class SqlStorage:
         """The stores in ``session``'s transaction (a request's ``dbsession``)."""
         return self.bind(SessionSource(session, zope=zope))
 
-    def for_connection(self, connection: Any) -> Stores:
+    def for_connection(self, connection: Connection) -> Stores:
         """The stores on a connection whose transaction the caller manages."""
         return self.bind(ConnectionSource(connection))
 
