@@ -548,6 +548,8 @@ class SqlRefreshTokenStore(_SqlStore):
         return ReuseDetected(family_id)
 
     def revoke_family(self, family_id: str) -> None:
+        if _has_nul(family_id):
+            return  # no such family can exist
         with self._source.begin(True) as conn:
             conn.execute(self._s.tomb_insert, {"f": family_id, "now": int(self._clock.now())})
 

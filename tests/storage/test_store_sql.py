@@ -163,6 +163,22 @@ def test_stored_successor_is_bound_to_its_row(sql_store_backend: StoreBackend) -
     assert result == RotationRefused("retry_unavailable")
 
 
+def test_retry_with_another_successor_secret_fails_closed_without_revoking(
+    sql_store_backend: StoreBackend,
+) -> None:
+    """A successor sealed under an old secret cannot be recovered: the retry is refused,
+    but the family (whose client may simply have retried) is not revoked."""
+    stores = sql_store_backend.build(successor_secret="a" * 32)
+    grant = RefreshGrant("c", "s", ("x",))
+    stores.refresh_tokens.put("rt-0", RefreshToken("fam", 0, grant, NOW, NOW + 600, NOW + 900))
+    stores.refresh_tokens.rotate("rt-0", "rt-1", expires_at=NOW + 600, grace=30)
+    rotated_secret = sql_store_backend.build(successor_secret="b" * 32)
+    assert rotated_secret.refresh_tokens.rotate("rt-0", "x", expires_at=NOW + 1, grace=30) == (
+        RotationRefused("retry_unavailable")
+    )
+    assert rotated_secret.refresh_tokens.get("rt-1") is not None
+
+
 # Sweeping --------------------------------------------------------------------------------------
 
 
