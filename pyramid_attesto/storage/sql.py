@@ -86,9 +86,8 @@ _FAMILY_LOCK_CLASS = 0x41545246
 _MAX_KEY = 255
 
 
-def _has_nul(*values: str) -> bool:
-    # PostgreSQL refuses NUL in text: such a value can only be unknown, never an error.
-    return any("\x00" in v for v in values)
+# PostgreSQL refuses NUL in text: a value holding one is unknown here, never a database error.
+_NUL = "\x00"
 
 
 class _Statements:
@@ -336,7 +335,7 @@ class SqlReplayStore(_SqlStore):
     __slots__ = ()
 
     def check_and_record(self, key: str, expires_at: int) -> bool:
-        if len(key) > _MAX_KEY or _has_nul(key):
+        if len(key) > _MAX_KEY or _NUL in key:
             raise ValueError("a replay key is a digest of at most 255 characters")
         with self._source.begin(True) as conn:
             row = conn.execute(self._s.replay_insert, {"key": key, "expires_at": expires_at})
@@ -356,7 +355,7 @@ class SqlNonceStore(_SqlStore):
         return nonce
 
     def check(self, nonce: str) -> bool:
-        if len(nonce) > 64 or _has_nul(nonce):
+        if len(nonce) > 64 or _NUL in nonce:
             return False
         with self._source.begin(False) as conn:
             found = conn.execute(
@@ -371,13 +370,13 @@ class SqlRevokedAccessTokenStore(_SqlStore):
     __slots__ = ()
 
     def add(self, jti: str, expires_at: int) -> None:
-        if len(jti) > _MAX_KEY or _has_nul(jti):
+        if len(jti) > _MAX_KEY or _NUL in jti:
             raise ValueError("a jti of at most 255 characters without NUL is expected")
         with self._source.begin(True) as conn:
             conn.execute(self._s.denied_insert, {"jti": jti, "expires_at": expires_at})
 
     def is_revoked(self, jti: str) -> bool:
-        if len(jti) > _MAX_KEY or _has_nul(jti):
+        if len(jti) > _MAX_KEY or _NUL in jti:
             return False
         with self._source.begin(False) as conn:
             return conn.execute(self._s.denied_check, {"j": jti}).first() is not None
@@ -548,7 +547,7 @@ class SqlRefreshTokenStore(_SqlStore):
         return ReuseDetected(family_id)
 
     def revoke_family(self, family_id: str) -> None:
-        if _has_nul(family_id):
+        if _NUL in family_id:
             return  # no such family can exist
         with self._source.begin(True) as conn:
             conn.execute(self._s.tomb_insert, {"f": family_id, "now": int(self._clock.now())})
@@ -563,7 +562,7 @@ class SqlRefreshTokenStore(_SqlStore):
         return family_id
 
     def revoke_for(self, subject: str, client_id: str) -> int:
-        if _has_nul(subject, client_id):
+        if _NUL in subject or _NUL in client_id:
             return 0
         params = {"s": subject, "c": client_id, "now": int(self._clock.now())}
         with self._source.begin(True) as conn:
@@ -589,7 +588,7 @@ class SqlPushedRequestStore(_SqlStore):
             raise ValueError("a request with this reference already exists")
 
     def fetch(self, reference: str, client_id: str) -> PushedRequest | None:
-        if _has_nul(client_id):
+        if _NUL in client_id:
             return None
         params = {"h": hash_secret(reference), "c": client_id, "now": int(self._clock.now())}
         with self._source.begin(False) as conn:
@@ -597,7 +596,7 @@ class SqlPushedRequestStore(_SqlStore):
         return None if row is None else _pushed(client_id, row)
 
     def take(self, reference: str, client_id: str) -> PushedRequest | None:
-        if _has_nul(client_id):
+        if _NUL in client_id:
             return None
         params = {"h": hash_secret(reference), "c": client_id, "now": int(self._clock.now())}
         with self._source.begin(True) as conn:
