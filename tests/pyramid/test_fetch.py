@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from fetch_support import LoopbackServer, drip, https_server
 
+from pyramid_attesto.core.cimd import MetadataDocumentPolicy, MetadataDocumentResolver
 from pyramid_attesto.core.clock import FrozenClock
+from pyramid_attesto.core.errors import InvalidClient
 from pyramid_attesto.core.outbound import FetchRefused, IPAddress, is_public_address
 from pyramid_attesto.fetch import FetchLimits, GuardedFetcher
 
@@ -350,3 +352,46 @@ def test_the_in_flight_cap_refuses_without_waiting(server: LoopbackServer) -> No
         release.set()
         first.join(5)
     assert results == [b"{}"]
+
+
+# -- a metadata document through the real guard --------------------------------------------
+
+
+def test_a_client_metadata_document_resolves_through_the_guard(server: LoopbackServer) -> None:
+    url = server.url("/oauth/client.json")
+    server.json(
+        "/oauth/client.json",
+        {
+            "client_id": url,
+            "client_name": "Loopback CLI",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+        },
+        {"Cache-Control": "max-age=600"},
+    )
+    clock = FrozenClock()
+    documents = MetadataDocumentResolver(
+        loopback_guard(server, clock), MetadataDocumentPolicy(), clock=clock
+    )
+    client = documents.resolve(url)
+    assert client.client_id == url
+    assert client.native
+    before = len(server.seen)
+    documents.resolve(url)
+    assert len(server.seen) == before  # cached for max-age
+
+
+def test_a_redirecting_metadata_document_is_invalid_client(server: LoopbackServer) -> None:
+    def redirect(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(301)
+        handler.send_header("Location", "/oauth/client.json")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    server.routes["/moved.json"] = redirect
+    clock = FrozenClock()
+    documents = MetadataDocumentResolver(
+        loopback_guard(server, clock), MetadataDocumentPolicy(), clock=clock
+    )
+    with pytest.raises(InvalidClient) as caught:
+        documents.resolve(server.url("/moved.json"))
+    assert caught.value.reason == "cimd_redirect"
