@@ -59,10 +59,12 @@ from .errors import (
     TemporarilyUnavailable,
     UnapprovedSoftwareStatement,
 )
+from .jwt_bearer import GRANT_TYPE as JWT_BEARER_GRANT
 from .keys import SIGNING_ALGORITHMS
 from .redirect_uris import validate_redirect_uri_for_registration
 from .scopes import ScopeCatalog, format_scope, parse_scope
 from .secret import constant_time_equals, generate_secret, hash_secret
+from .token_exchange import GRANT_TYPE as TOKEN_EXCHANGE_GRANT
 
 __all__ = [
     "CONFIDENTIAL_ONLY_GRANTS",
@@ -83,9 +85,6 @@ __all__ = [
     "infer_application_type",
     "parse_client_metadata",
 ]
-
-TOKEN_EXCHANGE_GRANT: Final = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
-JWT_BEARER_GRANT: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 REGISTRABLE_AUTH_METHODS: frozenset[AuthMethod] = frozenset(
     {"none", "client_secret_basic", "client_secret_post", "private_key_jwt"}
