@@ -86,6 +86,7 @@ CLOCK_KEY: Final = "attesto.clock"
 REPLAY_KEY: Final = "attesto.replay_store"
 REVOKED_KEY: Final = "attesto.revoked_access_tokens"
 FETCHER_KEY: Final = "attesto.jwks_fetcher"
+ENGINE_KEY: Final = "attesto.resource_engine"
 _CORS: Final = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "GET, OPTIONS",
@@ -212,6 +213,7 @@ def _replay_store(config: Any, parsed: AttestoSettings, clock: Clock) -> tuple[A
         from .storage.sql import SqlStorage
 
         engine = make_engine(value)
+        registry[ENGINE_KEY] = engine  # for the host to share or dispose
         stores = SqlStorage(engine, clock=clock).for_engine(engine)
         return stores.replay, revoked if revoked is not None else stores.revoked_access_tokens
     found = config.maybe_dotted(value)

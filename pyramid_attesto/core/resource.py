@@ -52,6 +52,7 @@ from .errors import (
     InvalidRequest,
     InvalidToken,
     OAuthError,
+    UseDPoPNonce,
 )
 from .scopes import GrantedScopes, ScopeCatalog
 from .secret import sha256_b64url
@@ -239,6 +240,8 @@ class ResourceVerifier:
         try:
             return self._verify(request)
         except OAuthError as error:
+            if isinstance(error, (InvalidDPoPProof, UseDPoPNonce)):
+                error.with_status(401)  # 400 at the token endpoint, 401 here (RFC 9449 §7.1, §9)
             hint: Scheme = scheme
             if error.reason in ("dpop_bound_as_bearer", "dpop_required"):
                 hint = "DPoP"
