@@ -11,17 +11,17 @@ import datetime
 import hashlib
 import json
 import secrets
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
-import warnings
 from typing import Any
 
 with warnings.catch_warnings():
     # Import-time deprecations of the pinned stack (WebOb 1.8 imports the stdlib cgi module;
     # pkg_resources declares the paste namespace): silenced here, once, for the import only.
     warnings.simplefilter("ignore", DeprecationWarning)
-    import pyramid.config
-    import webob
+    import pyramid.config  # noqa: F401
+    import webob  # noqa: F401
     import webtest  # noqa: F401
 
 from cryptography import x509
