@@ -1,12 +1,99 @@
 """pyramid_attesto: an OAuth 2.x / OpenID Connect authorization server and resource-server
 security policy for Pyramid.
 
-``config.include("pyramid_attesto")`` mounts the endpoints and installs the security policy.
-The protocol itself lives in :mod:`pyramid_attesto.core`, free of any framework.
+``config.include("pyramid_attesto")`` does the following.
+
+Registers, at startup, one deferred action (DESIGN.md rule 10) that parses and validates every
+``attesto.*`` setting (:data:`pyramid_attesto.settings.SETTINGS` lists them; an unknown or
+missing key raises a :class:`~pyramid_attesto.core.errors.ConfigurationError` naming it),
+resolves the keystore, and stores the :class:`~pyramid_attesto.runtime.Attesto` runtime in
+the registry.
+
+Adds the directives ``config.set_attesto_keystore(keystore)`` and
+``config.set_attesto_clock(clock)``; a directive wins over the setting.
+
+Adds the routes, each named ``attesto.<endpoint>``:
+
+- ``attesto.jwks``: ``GET /.well-known/jwks.json``, always at the application root, whatever
+  the route prefix.
+
+Endpoint routes are mounted under ``attesto.route_prefix`` (``/oauth`` by default), or under
+the ``route_prefix`` given to ``config.include``.
 """
 
 from __future__ import annotations
 
-__all__ = ["__version__"]
+from typing import Any
+
+from pyramid.security import NO_PERMISSION_REQUIRED
+
+from .core.clock import Clock
+from .core.keys import Keystore
+from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
+from .settings import parse_settings
+
+__all__ = ["__version__", "includeme"]
 
 __version__ = "0.1.0.dev0"
+
+_OVERRIDES = "attesto.overrides"
+_ORDER = 100  # after the directives' actions (default order 0)
+
+
+def _overrides(config: Any) -> dict[str, object]:
+    found: dict[str, object] = config.registry.setdefault(_OVERRIDES, {})
+    return found
+
+
+def set_attesto_keystore(config: Any, keystore: Keystore) -> None:
+    """Directive: use ``keystore`` instead of the ``attesto.keystore`` setting."""
+
+    def register() -> None:
+        _overrides(config)["keystore"] = keystore
+
+    config.action(("attesto", "keystore"), register)
+
+
+def set_attesto_clock(config: Any, clock: Clock) -> None:
+    """Directive: use ``clock`` as the time source (tests freeze time with it)."""
+
+    def register() -> None:
+        _overrides(config)["clock"] = clock
+
+    config.action(("attesto", "clock"), register)
+
+
+def _wellknown_routes(config: Any) -> None:
+    saved = config.route_prefix
+    config.route_prefix = None  # well-known documents stay at the root (DESIGN.md D3)
+    try:
+        config.add_route("attesto.jwks", "/.well-known/jwks.json", request_method="GET")
+    finally:
+        config.route_prefix = saved
+    config.add_view(
+        "pyramid_attesto.views.wellknown.jwks_view",
+        route_name="attesto.jwks",
+        permission=NO_PERMISSION_REQUIRED,
+        require_csrf=False,
+    )
+
+
+def includeme(config: Any) -> None:
+    config.add_directive("set_attesto_keystore", set_attesto_keystore)
+    config.add_directive("set_attesto_clock", set_attesto_clock)
+
+    def setup() -> None:
+        settings = config.get_settings()
+        overrides = _overrides(config)
+        if "keystore" in overrides and "attesto.keystore" not in settings:
+            settings = {**settings, "attesto.keystore": "(set by directive)"}
+        parsed = parse_settings(settings)
+        keystore = overrides.get("keystore")
+        if keystore is None:
+            keystore = resolve_keystore(parsed.keystore, package=config.package)
+        clock = overrides.get("clock") or default_clock()
+        runtime = Attesto(settings=parsed, keystore=keystore, clock=clock)  # type: ignore[arg-type]
+        config.registry.registerUtility(runtime, IAttesto)
+
+    config.action(("attesto", "setup"), setup, order=_ORDER)
+    _wellknown_routes(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 __all__ = ["main"]
@@ -21,6 +22,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pyramid 2.1 imports pkg_resources, whose deprecation notice means nothing to a user here.
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
     args = _build_parser().parse_args(argv)
     if args.command == "demo":
         from .demo import serve

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationExecutionError
+from webtest import TestApp
+
+from pyramid_attesto.core.errors import ConfigurationError
+from pyramid_attesto.core.keys import generate_key
+from pyramid_attesto.runtime import get_attesto
+
+ISSUER = "https://id.example"
+
+
+def _app(settings: dict[str, str], **include: str) -> TestApp:
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_attesto", **include)
+    return TestApp(config.make_wsgi_app())
+
+
+def _key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "keys.json"
+    path.write_text(json.dumps({"keys": [generate_key("ES256"), generate_key("RS256")]}))
+    return path
+
+
+def test_jwks_served_from_the_key_file_rfc7517_5(tmp_path: Path) -> None:
+    path = _key_file(tmp_path)
+    app = _app({"attesto.issuer": ISSUER, "attesto.keystore": str(path)})
+    res = app.get("/.well-known/jwks.json")
+    assert res.status_int == 200
+    assert res.content_type == "application/json"
+    assert "max-age=300" in res.headers["Cache-Control"]
+    private = json.loads(path.read_text())["keys"]
+    assert [k["kid"] for k in res.json["keys"]] == [k["kid"] for k in private]
+    for key in res.json["keys"]:
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
+
+
+def test_well_known_stays_at_the_root_under_a_route_prefix(tmp_path: Path) -> None:
+    settings = {"attesto.issuer": ISSUER, "attesto.keystore": str(_key_file(tmp_path))}
+    app = _app(settings, route_prefix="/mcp/oauth")
+    assert app.get("/.well-known/jwks.json").status_int == 200
+    app.get("/mcp/oauth/.well-known/jwks.json", status=404)
+
+
+def test_directive_keystore_wins_over_the_setting(tmp_path: Path) -> None:
+    from pyramid_attesto.core.keys import FileKeystore
+
+    keystore = FileKeystore(_key_file(tmp_path))
+    with Configurator(settings={"attesto.issuer": ISSUER}) as config:
+        config.include("pyramid_attesto")
+        config.set_attesto_keystore(keystore)
+    assert get_attesto(config.registry).keystore is keystore
+
+
+def test_startup_fails_naming_the_setting() -> None:
+    # Pyramid wraps errors raised by deferred actions; ours is the cause, naming the key.
+    for settings in (
+        {"attesto.issuer": ISSUER},
+        {"attesto.issuer": ISSUER, "attesto.keystore": "no.such.module:keys"},
+    ):
+        with pytest.raises(ConfigurationExecutionError, match=r"attesto\.keystore") as info:
+            _app(settings)
+        assert isinstance(info.value.etype, type)
+        assert issubclass(info.value.etype, ConfigurationError)
