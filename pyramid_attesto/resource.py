@@ -58,11 +58,13 @@ from pyramid.interfaces import PHASE1_CONFIG, PHASE2_CONFIG, ISecurityPolicy
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from . import _ORDER as _AS_SETUP_ORDER
+from . import _OVERRIDES, set_attesto_clock, set_attesto_keystore
 from .challenges import AttestoDenialPredicate, ChallengeOptions, forbidden_view
 from .core.clock import Clock, SystemClock
 from .core.dpop import DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
 from .core.errors import ConfigurationError
-from .core.keys import FileKeystore, Keystore
+from .core.keys import Keystore
 from .core.metadata import (
     ProtectedResourceConfig,
     protected_resource_metadata,
@@ -72,17 +74,16 @@ from .core.resource import ResourcePolicy, ResourceVerifier
 from .core.scopes import ScopeCatalog, is_scope_token
 from .core.stores import ReplayStore, RevokedAccessTokenStore
 from .core.tokens import AccessTokenVerifier
-from .jwks_client import RemoteJWKS
+from .jwks_client import Fetcher, RemoteJWKS
 from .policy import RESOURCE_SERVER_KEY, AttestoSecurityPolicy, ResourceServer, resource_server
 from .request import RequestAdapter
 from .responses import json_response
+from .runtime import IAttesto, resolve_keystore
 from .settings import PREFIX, SETTINGS, AttestoSettings, _validate_issuer
 
 __all__ = ["build_resource_server", "includeme", "parse_resource_settings"]
 
 PRM_PATH: Final = "/.well-known/oauth-protected-resource"
-KEYSTORE_KEY: Final = "attesto.keystore"
-CLOCK_KEY: Final = "attesto.clock"
 REPLAY_KEY: Final = "attesto.replay_store"
 REVOKED_KEY: Final = "attesto.revoked_access_tokens"
 FETCHER_KEY: Final = "attesto.jwks_fetcher"
@@ -177,23 +178,28 @@ def _validate_resource(resource: str, require_https: bool) -> None:
 # -- construction ---------------------------------------------------------------------------
 
 
-def _keystore(config: Any, parsed: AttestoSettings, clock: Clock) -> Keystore:
-    shared = config.registry.get(KEYSTORE_KEY)
+def _shared(config: Any) -> tuple[Keystore | None, Clock | None]:
+    """The keystore and clock given by directive or by the authorization server's include."""
+    overrides = config.registry.get(_OVERRIDES, {})
+    runtime = config.registry.queryUtility(IAttesto)
+    keystore = overrides.get("keystore") or (runtime.keystore if runtime is not None else None)
+    clock = overrides.get("clock") or (runtime.clock if runtime is not None else None)
+    return keystore, clock
+
+
+def _keystore(
+    config: Any, parsed: AttestoSettings, clock: Clock, shared: Keystore | None
+) -> Keystore:
     if parsed.jwks_uri is not None:
         return RemoteJWKS(parsed.jwks_uri, clock=clock, fetcher=config.registry.get(FETCHER_KEY))
-    if parsed.keystore in ("", "generate"):
-        if shared is None:
-            raise ConfigurationError(
-                "attesto.keystore = generate: a resource server alone cannot verify tokens "
-                "with a key it generated; set attesto.jwks_uri or a key file"
-            )
-        return cast(Keystore, shared)
     if shared is not None:
-        return cast(Keystore, shared)
-    if ":" in parsed.keystore and not parsed.keystore.startswith(("/", ".")):
-        found = config.maybe_dotted(parsed.keystore)
-        return cast(Keystore, found() if isinstance(found, type) else found)
-    return FileKeystore(*parsed.keystore.split())
+        return shared
+    if parsed.keystore == "generate":
+        raise ConfigurationError(
+            "attesto.keystore = generate: a resource server alone cannot verify tokens "
+            "with a key it generated; set attesto.jwks_uri or a key file"
+        )
+    return resolve_keystore(parsed.keystore, package=config.package)
 
 
 def _replay_store(config: Any, parsed: AttestoSettings, clock: Clock) -> tuple[Any, Any]:
@@ -230,9 +236,9 @@ def _nonces(parsed: AttestoSettings, clock: Clock) -> NonceSource | None:
 
 def build_resource_server(config: Any, parsed: AttestoSettings) -> ResourceServer:
     """The :class:`~pyramid_attesto.policy.ResourceServer` of ``parsed`` settings."""
-    registry = config.registry
-    clock: Clock = registry.get(CLOCK_KEY) or SystemClock()
-    keystore = _keystore(config, parsed, clock)
+    shared_keystore, shared_clock = _shared(config)
+    clock: Clock = shared_clock or SystemClock()
+    keystore = _keystore(config, parsed, clock, shared_keystore)
     dpop_policy = (
         DPoPPolicy(algorithms=parsed.dpop_algorithms, max_age=parsed.dpop_max_age)
         if parsed.dpop_algorithms
@@ -401,9 +407,22 @@ def set_attesto_resource_stores(
     config.action(("attesto", "resource_stores"), register, order=PHASE1_CONFIG)
 
 
+def set_attesto_jwks_fetcher(config: Any, fetcher: Fetcher) -> None:
+    """Directive: how the ``attesto.jwks_uri`` document is fetched (tests, custom proxies):
+    ``fetch(url, timeout, max_bytes) -> FetchResponse``."""
+
+    def register() -> None:
+        config.registry[FETCHER_KEY] = fetcher
+
+    config.action(("attesto", "jwks_fetcher"), register, order=PHASE1_CONFIG)
+
+
 def includeme(config: Any) -> None:
     """Install the resource server (see the module docstring)."""
+    config.add_directive("set_attesto_keystore", set_attesto_keystore)
+    config.add_directive("set_attesto_clock", set_attesto_clock)
     config.add_directive("set_attesto_resource_stores", set_attesto_resource_stores)
+    config.add_directive("set_attesto_jwks_fetcher", set_attesto_jwks_fetcher)
     config.add_view_predicate("attesto_denial", AttestoDenialPredicate)
     config.add_view_deriver(
         attesto_view_deriver, name="attesto_scopes", under="secured_view", over="owrapped_view"
@@ -425,18 +444,27 @@ def includeme(config: Any) -> None:
         require_csrf=False,
     )
 
-    def register() -> None:
+    def install_policy() -> None:
         registry = config.registry
-        parsed = parse_resource_settings(
-            registry.settings or {}, shared_keystore=registry.get(KEYSTORE_KEY) is not None
-        )
-        registry[RESOURCE_SERVER_KEY] = build_resource_server(config, parsed)
-        if not parsed.install_policy:
+        key = PREFIX + "install_policy"
+        settings = registry.settings or {}
+        if key in settings and not SETTINGS["install_policy"].parse(key, settings[key]):
             return
         existing = registry.queryUtility(ISecurityPolicy)
         if isinstance(existing, AttestoSecurityPolicy):
             return
         registry.registerUtility(AttestoSecurityPolicy(fallback=existing), ISecurityPolicy)
 
-    # After the host's set_security_policy (PHASE2) and before views are derived (PHASE3).
-    config.action(("attesto", "resource_server"), register, order=PHASE2_CONFIG + 1)
+    def build() -> None:
+        registry = config.registry
+        keystore, _ = _shared(config)
+        parsed = parse_resource_settings(
+            registry.settings or {}, shared_keystore=keystore is not None
+        )
+        registry[RESOURCE_SERVER_KEY] = build_resource_server(config, parsed)
+
+    # After the host's set_security_policy (PHASE2) and before views are derived (they look
+    # the policy up when they are registered).
+    config.action(("attesto", "resource_policy"), install_policy, order=PHASE2_CONFIG + 1)
+    # After the directives and the authorization server's setup (its keystore and clock).
+    config.action(("attesto", "resource_server"), build, order=_AS_SETUP_ORDER + 1)

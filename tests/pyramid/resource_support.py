@@ -226,8 +226,8 @@ def make_app(
     }
     base.update(settings or {})
     with Configurator(settings=base) as config:
-        config.registry["attesto.clock"] = clock or FrozenClock(NOW)
         config.include("pyramid_attesto.resource")
+        config.set_attesto_clock(clock or FrozenClock(NOW))
         config.add_route("reports", "/api/reports")
         config.add_view(api_view, route_name="reports", renderer="json", permission="read:reports")
         config.add_route("admin", "/api/admin")
