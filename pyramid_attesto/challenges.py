@@ -34,6 +34,9 @@ from pyramid.security import Denied
 from .core.errors import (
     InsufficientScope,
     InsufficientUserAuthentication,
+    InvalidDPoPProof,
+    InvalidRequest,
+    InvalidToken,
     OAuthError,
     UseDPoPNonce,
 )
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from pyramid.response import Response
 
 __all__ = [
+    "RESOURCE_ERRORS",
     "AttestoDenialPredicate",
     "AttestoDenied",
     "Challenge",
@@ -56,6 +60,17 @@ __all__ = [
 ]
 
 Scheme = Literal["Bearer", "DPoP"]
+
+RESOURCE_ERRORS = (
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+    InvalidDPoPProof,
+    UseDPoPNonce,
+    InsufficientUserAuthentication,
+)
+"""The errors a protected resource answers with a challenge (RFC 6750 §3.1, RFC 9449 §7.1 and
+§9, RFC 9470 §3)."""
 
 # RFC 9110 §5.6.2 token (auth-param names and scheme names) and §5.6.4 qdtext / quoted-pair:
 # HTAB, SP, VCHAR; obs-text (non-ASCII) is refused here on purpose.
@@ -233,7 +248,16 @@ def challenge_body(denied: AttestoDenied) -> Mapping[str, Any]:
 
 
 def challenge_response(denied: AttestoDenied, options: ChallengeOptions) -> Response:
-    """The complete response to a denial: status, ``WWW-Authenticate``, headers, JSON body."""
+    """The complete response to a denial: status, ``WWW-Authenticate``, headers, JSON body.
+
+    An error that is not a resource-access error (``temporarily_unavailable`` when the
+    authorization server's keys cannot be fetched, a full store) is answered with its own
+    status and JSON body and no challenge: there is nothing the client could do differently.
+    """
+    if denied.error is not None and not isinstance(denied.error, RESOURCE_ERRORS):
+        return json_response(
+            denied.error.to_dict(), status=denied.error.status, headers=denied.error.headers
+        )
     headers = {"WWW-Authenticate": render_challenges(build_challenges(denied, options))}
     if denied.error is not None:
         headers.update(denied.error.headers)  # DPoP-Nonce travels here (RFC 9449 §9)

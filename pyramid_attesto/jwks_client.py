@@ -36,6 +36,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
 
 from .core.clock import Clock
+from .core.encoding import b64url_decode
 from .core.errors import ConfigurationError, TemporarilyUnavailable
 from .core.keys import (
     MIN_RSA_BITS,
@@ -132,18 +133,25 @@ def _import_public(
     if fits is None or (alg is not None and alg not in fits):
         raise ValueError("the key does not fit its alg")
     data = {"kty": kty, **members}
+    if kty == "RSA" and _rsa_bits(data["n"]) < MIN_RSA_BITS:
+        raise ValueError("RSA key below 2048 bits")  # checked before joserfc warns about it
     try:
         key = import_key(data)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
         raise ValueError(str(exc)) from None
-    if isinstance(key, RSAKey) and key.raw_value.key_size < MIN_RSA_BITS:
-        raise ValueError("RSA key below 2048 bits")
     if not isinstance(key, (RSAKey, ECKey, OKPKey)):  # pragma: no cover - kty checked
         raise ValueError("unsupported key")
     public: dict[str, Any] = {**data, "kid": kid, "use": "sig"}
     if alg is not None:
         public["alg"] = alg
     return kid, (frozenset({alg}) if alg is not None else fits), key, cast(PublicJWK, public)
+
+
+def _rsa_bits(n: str) -> int:
+    try:
+        return int.from_bytes(b64url_decode(n), "big").bit_length()
+    except ValueError:
+        raise ValueError("RSA modulus is not base64url") from None
 
 
 class RemoteJWKS:

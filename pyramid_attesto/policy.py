@@ -38,7 +38,7 @@ from pyramid.security import Allowed
 
 from .challenges import AttestoDenied, ChallengeOptions, Scheme
 from .core.clock import Clock
-from .core.errors import InvalidDPoPProof, InvalidRequest, InvalidToken, OAuthError, UseDPoPNonce
+from .core.errors import InsufficientScope, InvalidRequest, OAuthError
 from .core.resource import (
     Credential,
     Refusal,
@@ -69,7 +69,6 @@ __all__ = [
 RESOURCE_SERVER_KEY: Final = "attesto.resource_server"
 _ENVIRON_KEY: Final = "attesto.auth"
 _NO_CREDENTIAL: Final = object()
-_RS_ERRORS: Final = (InvalidRequest, InvalidToken, InvalidDPoPProof, UseDPoPNonce)
 
 Request = Any  # pyramid.request.Request: untyped, converted on the first line of each method
 TokenExtractor = Callable[[Request], "tuple[str, str] | None"]
@@ -370,11 +369,6 @@ def _has_param(query: str, name: str) -> bool:
     return any(key == name for key, _ in parse_qsl(query, keep_blank_values=True))
 
 
-def is_attesto_error(error: OAuthError) -> bool:
-    """Whether ``error`` is answered with a resource-server challenge (else a plain error)."""
-    return isinstance(error, _RS_ERRORS)
-
-
 # -- the security policy --------------------------------------------------------------------
 
 
@@ -415,11 +409,15 @@ class AttestoSecurityPolicy:
             result = self.fallback.permits(request, context, permission)
             if result or not server.is_scope(permission):
                 return result
-        if not is_scope_token(permission):
-            # A permission no token can hold (a space, a quote): refuse, never challenge
-            # with a scope that cannot be requested.
-            return server.deny(request, InvalidToken("not permitted", reason="not_a_scope"), None)
-        return server.check(request, (permission,))
+        if is_scope_token(permission):
+            return server.check(request, (permission,))
+        # A permission no token can hold (a space, a quote): never challenge with it.
+        result = server.check(request)
+        if not result:
+            return result
+        assert isinstance(outcome, AttestoIdentity)
+        error = InsufficientScope("no access token grants this permission", reason="not_a_scope")
+        return server.deny(request, error, outcome.token_type)
 
     def remember(self, request: Request, userid: Any, **kw: Any) -> list[tuple[str, str]]:
         """Delegated to the fallback (an access token is not remembered)."""

@@ -559,3 +559,18 @@ def test_with_the_authorization_server_include_the_keystore_and_clock_are_shared
     }
     clock.advance(3600)
     app.get("/api/reports", headers=bearer(token), status=401)
+
+
+def test_a_permission_no_token_can_hold_is_never_offered_as_a_scope_rfc6750_3(
+    tmp_path: Path, issuer: Issuer
+) -> None:
+    def configure(config: Configurator) -> None:
+        config.add_route("odd", "/api/odd")
+        config.add_view(_who, route_name="odd", renderer="json", permission='two "words"')
+
+    app = make_app(tmp_path, issuer, configure=configure)
+    found = assert_refused(app.get("/api/odd", status=401), 401, None)
+    assert "scope" not in found
+    response = app.get("/api/odd", headers=bearer(issuer.token()), status=403)
+    found = assert_refused(response, 403, "insufficient_scope")
+    assert "scope" not in found
