@@ -226,14 +226,17 @@ class ResourceServer:
         environ = request.environ
         dpop = environ.get("HTTP_DPOP")
         adapter = self.adapter
-        certificate = adapter.client_certificate(environ)
+        try:
+            certificate = adapter.client_certificate(environ)
+        except InvalidRequest:
+            certificate = None  # unparseable: as if absent (a bound token then fails)
         result = self.verifier.verify(
             ResourceRequest(
                 method=request.method,
                 url=adapter.canonical_url(environ),
                 credential=credential,
                 dpop=(dpop,) if dpop is not None else (),
-                certificate=certificate.der if certificate is not None else None,
+                certificate=certificate,
             )
         )
         if isinstance(result, Refusal):

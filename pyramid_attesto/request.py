@@ -18,33 +18,27 @@ request URI when it agrees with the decoded path, so ``%2F`` stays ``%2F``), wit
 
 Client certificates (RFC 8705, DESIGN.md D14) come from the RFC 9440 ``Client-Cert`` header
 sent by a trusted proxy, or from ``SSL_CLIENT_CERT`` (PEM) set by a TLS-terminating WSGI
-server; anything else is ignored. :class:`ClientCertificate` says whether the chain was
-validated by whoever terminated TLS (``SSL_CLIENT_VERIFY=SUCCESS``, or a proxy configured to
-validate chains) — the binding check of a resource server does not need it, ``tls_client_auth``
-does.
+server; anything else is ignored. The :class:`~pyramid_attesto.core.mtls.ClientCertificate`
+says whether the chain was validated by whoever terminated TLS (``SSL_CLIENT_VERIFY=SUCCESS``,
+or a proxy configured to validate chains) — the binding check of a resource server does not
+need it, ``tls_client_auth`` does.
 
 This module serves both the resource-server policy and the authorization-server views.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from .core.errors import ConfigurationError
+from .core.mtls import ClientCertificate, ssl_client_verify_succeeded
 
 __all__ = [
     "CertificateSource",
-    "ClientCertificate",
     "Network",
     "RequestAdapter",
     "default_certificate_source",
@@ -58,7 +52,6 @@ Environ = Mapping[str, Any]
 _HOST_PORT = re.compile(r"\A(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~%]+)(?::[0-9]{1,5})?\Z")
 _PREFIX = re.compile(r"\A(?:/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+\Z")
 _PATH_SAFE = "/:@!$&'()*+,;="
-_MAX_CERT_HEADER = 16384
 
 
 def parse_public_url(key: str, value: str) -> str:
@@ -79,55 +72,23 @@ def parse_public_url(key: str, value: str) -> str:
     return f"{scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
-@dataclass(frozen=True, slots=True)
-class ClientCertificate:
-    """A client certificate presented on this request (DER), and where it came from."""
-
-    der: bytes
-    chain_validated: bool
-    source: Literal["environ", "header"]
-
-
 class CertificateSource(Protocol):
     """Finds the request's client certificate (a D24 deployment hook).
 
     ``trusted`` says whether the socket peer is a trusted proxy: a header-borne certificate
-    must be ignored otherwise.
+    must be ignored otherwise. A certificate that cannot be parsed raises
+    :class:`~pyramid_attesto.core.errors.InvalidRequest` (``reason="invalid_certificate"``).
     """
 
     def __call__(self, environ: Environ, *, trusted: bool) -> ClientCertificate | None: ...
 
 
-def _der_from_pem(pem: str) -> bytes | None:
-    try:
-        cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        return None
-    return cert.public_bytes(Encoding.DER)
-
-
-def _der_from_client_cert_header(value: str) -> bytes | None:
-    """RFC 9440 §2.2: an sf-binary item, ``:`` base64 (with padding) ``:``."""
-    value = value.strip(" \t")
-    if len(value) > _MAX_CERT_HEADER or len(value) < 3:
-        return None
-    if value[0] != ":" or value[-1] != ":" or "," in value:
-        return None
-    try:
-        der = base64.b64decode(value[1:-1], validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    try:
-        x509.load_der_x509_certificate(der)
-    except ValueError:
-        return None
-    return der
-
-
 def default_certificate_source(
     proxy_validates_chain: bool = False,
 ) -> CertificateSource:
-    """The D14 source: ``Client-Cert`` from a trusted proxy, else ``SSL_CLIENT_CERT``.
+    """The D14 source: ``Client-Cert`` (RFC 9440) from a trusted proxy, else
+    ``SSL_CLIENT_CERT`` from a TLS-terminating WSGI server, validated when
+    ``SSL_CLIENT_VERIFY`` says ``SUCCESS``.
 
     ``proxy_validates_chain`` states that the trusted proxy forwards only certificates whose
     chain it validated (e.g. nginx ``ssl_verify_client on``).
@@ -137,16 +98,17 @@ def default_certificate_source(
         if trusted:
             header = environ.get("HTTP_CLIENT_CERT")
             if header:
-                der = _der_from_client_cert_header(header)
-                if der is not None:
-                    return ClientCertificate(der, proxy_validates_chain, "header")
-                return None
+                return ClientCertificate.from_client_cert_header(
+                    header,
+                    chain_validated=proxy_validates_chain,
+                    validated_by="proxy" if proxy_validates_chain else None,
+                )
         pem = environ.get("SSL_CLIENT_CERT")
         if pem:
-            der = _der_from_pem(pem)
-            if der is not None:
-                verified = environ.get("SSL_CLIENT_VERIFY") == "SUCCESS"
-                return ClientCertificate(der, verified, "environ")
+            verified = ssl_client_verify_succeeded(environ.get("SSL_CLIENT_VERIFY"))
+            return ClientCertificate.from_pem(
+                pem, chain_validated=verified, validated_by="server" if verified else None
+            )
         return None
 
     return source

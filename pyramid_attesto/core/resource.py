@@ -54,8 +54,8 @@ from .errors import (
     OAuthError,
     UseDPoPNonce,
 )
+from .mtls import ClientCertificate, check_binding
 from .scopes import GrantedScopes, ScopeCatalog
-from .secret import sha256_b64url
 from .stores import ReplayStore, RevokedAccessTokenStore
 from .tokens import AccessToken, AccessTokenVerifier
 
@@ -131,14 +131,14 @@ class ResourceRequest:
     """What the resource server needs from an HTTP request.
 
     ``url`` is the canonical URL (DESIGN.md rule 1), ``dpop`` the values of every ``DPoP``
-    header field, ``certificate`` the DER client certificate a trusted source presented.
+    header field, ``certificate`` the client certificate a trusted source presented.
     """
 
     method: str
     url: str
     credential: Credential
     dpop: Sequence[str] = ()
-    certificate: bytes | None = None
+    certificate: ClientCertificate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,25 +279,12 @@ class ResourceVerifier:
         else:
             if scheme == "DPoP":
                 raise InvalidToken("the access token is not DPoP-bound", reason="not_dpop_bound")
-            self._check_certificate(request.certificate, confirmation[1])
+            check_binding(token.cnf, request.certificate)
         if policy.revocation is not None and policy.revocation.is_revoked(token.jti):
             raise InvalidToken("the access token has been revoked", reason="revoked")
         if proof is not None:
             self._claim(proof)
         return VerifiedAccess(token, scheme, proof)
-
-    @staticmethod
-    def _check_certificate(certificate: bytes | None, expected: str) -> None:
-        """RFC 8705 §3: the presented certificate's ``x5t#S256`` must be the bound one."""
-        if certificate is None:
-            raise InvalidToken(
-                "the access token is bound to a client certificate", reason="certificate_missing"
-            )
-        if not hmac.compare_digest(sha256_b64url(certificate), expected):
-            raise InvalidToken(
-                "the client certificate does not match the token binding",
-                reason="certificate_mismatch",
-            )
 
 
 def check_scopes(

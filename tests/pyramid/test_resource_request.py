@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from resource_support import certificate
 
-from pyramid_attesto.core.errors import ConfigurationError
+from pyramid_attesto.core.errors import ConfigurationError, InvalidRequest
 from pyramid_attesto.identity import AttestoIdentity
 from pyramid_attesto.request import (
     RequestAdapter,
@@ -131,16 +131,13 @@ def test_certificates_come_from_a_trusted_proxy_or_the_tls_server_d14() -> None:
     a = adapter(trusted_proxies=[PROXY])
     from_proxy = a.client_certificate(environ(HTTP_CLIENT_CERT=header))
     assert from_proxy is not None
-    assert (from_proxy.der, from_proxy.source, from_proxy.chain_validated) == (
-        der,
-        "header",
-        False,
-    )
+    assert (from_proxy.der, from_proxy.chain_validated) == (der, False)
     assert a.client_certificate(environ(HTTP_CLIENT_CERT=header, REMOTE_ADDR="192.0.2.1")) is None
     direct = a.client_certificate(environ(SSL_CLIENT_CERT=pem, SSL_CLIENT_VERIFY="SUCCESS"))
     assert direct is not None
-    assert (direct.der, direct.source, direct.chain_validated) == (der, "environ", True)
-    assert a.client_certificate(environ(SSL_CLIENT_CERT="garbage")) is None
+    assert (direct.der, direct.chain_validated, direct.validated_by) == (der, True, "server")
+    with pytest.raises(InvalidRequest):
+        a.client_certificate(environ(SSL_CLIENT_CERT="garbage"))
 
 
 def test_a_proxy_that_validates_chains_says_so_d14() -> None:
@@ -149,6 +146,7 @@ def test_a_proxy_that_validates_chains_says_so_d14() -> None:
     found = source({"HTTP_CLIENT_CERT": ":" + base64.b64encode(der).decode() + ":"}, trusted=True)
     assert found is not None
     assert found.chain_validated
+    assert found.validated_by == "proxy"
 
 
 # -- the identity (D10) ---------------------------------------------------------------------
