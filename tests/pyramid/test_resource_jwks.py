@@ -279,7 +279,22 @@ class JWKSServer:
         self.issuers = [issuer]
         self.server = create_server(self.app, host="127.0.0.1", port=0, threads=1)
         self.base = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self) -> None:
+        # waitress's own run() has no stop: poll its loop until told to stop, then close
+        # every socket from this thread (closing them from another races the loop).
+        server = self.server
+        while not self.stopping.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+        for channel in list(server._map.values()):
+            channel.close()
+        server.task_dispatcher.shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5)
 
     def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         path = environ["PATH_INFO"]
@@ -306,9 +321,7 @@ def jwks_server() -> Iterator[JWKSServer]:
     try:
         yield server
     finally:
-        server.server.close()
-        server.server.task_dispatcher.shutdown()
-        server.thread.join(timeout=5)
+        server.stop()
 
 
 def test_a_separate_app_trusts_the_as_through_a_real_jwks_uri(jwks_server: JWKSServer) -> None:
