@@ -325,3 +325,37 @@ def assert_refused(
         assert response.json["error"] == error
         assert response.json.get("error_description") == found.get("error_description")
     return found
+
+
+class LoopbackServer:
+    """A WSGI app served by waitress on 127.0.0.1 (an ephemeral port), stopped cleanly.
+
+    waitress's own ``run()`` has no stop: this polls its loop until told to stop, then closes
+    every socket from the serving thread (closing them from another thread races the loop).
+    """
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        from waitress.server import create_server
+
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=1)
+        self.base = f"http://127.0.0.1:{self.server.effective_port}"
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        server = self.server
+        while not self._stopping.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+        for channel in list(server._map.values()):
+            channel.close()
+        server.task_dispatcher.shutdown()
+
+    def __enter__(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)

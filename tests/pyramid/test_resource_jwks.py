@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from resource_support import (
     NOW,
     RESOURCE,
     Issuer,
+    LoopbackServer,
     api_view,
     assert_refused,
     b64,
@@ -270,39 +270,19 @@ def test_the_cache_lifetime_follows_cache_control_rfc9111(cache_control: str, tt
 # -- over the network: a loopback waitress server ------------------------------------------
 
 
-class JWKSServer:
-    """A real HTTP JWKS endpoint on 127.0.0.1 (waitress), with a redirect and a huge body."""
+class JWKSEndpoint:
+    """A real HTTP JWKS endpoint (served on loopback), with a redirect and a huge body."""
 
     def __init__(self, issuer: Issuer) -> None:
-        from waitress.server import create_server
-
         self.issuers = [issuer]
-        self.server = create_server(self.app, host="127.0.0.1", port=0, threads=1)
-        self.base = f"http://127.0.0.1:{self.server.effective_port}"
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.base = ""
 
-    def serve(self) -> None:
-        # waitress's own run() has no stop: poll its loop until told to stop, then close
-        # every socket from this thread (closing them from another races the loop).
-        server = self.server
-        while not self.stopping.is_set():
-            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
-        for channel in list(server._map.values()):
-            channel.close()
-        server.task_dispatcher.shutdown()
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=5)
-
-    def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         path = environ["PATH_INFO"]
         if path == "/jwks":
             body = json.dumps({"keys": [i.public_jwk for i in self.issuers]}).encode()
-            start_response(
-                "200 OK", [("Content-Type", "application/json"), ("Cache-Control", "max-age=600")]
-            )
+            headers = [("Content-Type", "application/json"), ("Cache-Control", "max-age=600")]
+            start_response("200 OK", headers)
             return [body]
         if path == "/redirect":
             start_response("302 Found", [("Location", self.base + "/jwks")])
@@ -315,16 +295,14 @@ class JWKSServer:
 
 
 @pytest.fixture
-def jwks_server() -> Iterator[JWKSServer]:
-    server = JWKSServer(Issuer("net-1"))
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def jwks_server() -> Iterator[JWKSEndpoint]:
+    endpoint = JWKSEndpoint(Issuer("net-1"))
+    with LoopbackServer(endpoint) as server:
+        endpoint.base = server.base
+        yield endpoint
 
 
-def test_a_separate_app_trusts_the_as_through_a_real_jwks_uri(jwks_server: JWKSServer) -> None:
+def test_a_separate_app_trusts_the_as_through_a_real_jwks_uri(jwks_server: JWKSEndpoint) -> None:
     from pyramid.config import Configurator
 
     settings = {
@@ -349,17 +327,17 @@ def test_a_separate_app_trusts_the_as_through_a_real_jwks_uri(jwks_server: JWKSS
     app.get("/api/reports", headers=bearer(new.token(scope="read:reports")), status=200)
 
 
-def test_the_fetcher_follows_no_redirect_d18(jwks_server: JWKSServer) -> None:
+def test_the_fetcher_follows_no_redirect_d18(jwks_server: JWKSEndpoint) -> None:
     with pytest.raises(FetchError, match="redirect"):
         urllib_fetcher(jwks_server.base + "/redirect", 5, 1024)
 
 
-def test_the_fetcher_caps_the_size_d18(jwks_server: JWKSServer) -> None:
+def test_the_fetcher_caps_the_size_d18(jwks_server: JWKSEndpoint) -> None:
     with pytest.raises(FetchError, match="size"):
         urllib_fetcher(jwks_server.base + "/huge", 5, 256 * 1024)
 
 
-def test_the_fetcher_reports_http_errors_and_unreachable_hosts(jwks_server: JWKSServer) -> None:
+def test_the_fetcher_reports_http_errors_and_unreachable_hosts(jwks_server: JWKSEndpoint) -> None:
     with pytest.raises(FetchError, match="404"):
         urllib_fetcher(jwks_server.base + "/missing", 5, 1024)
     with pytest.raises(FetchError):
