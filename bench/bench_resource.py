@@ -44,7 +44,7 @@ from pyramid_attesto.core.tokens import AccessTokenClaims, AccessTokenMinter
 from ._harness import Row, measure, print_rows
 
 with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")  # pyramid's import-time pkg_resources/cgi deprecations
     from pyramid.config import Configurator
     from pyramid.security import Allowed
 
