@@ -62,6 +62,7 @@ __all__ = [
     "AttestoSecurityPolicy",
     "AuthDenied",
     "AuthSucceeded",
+    "CookieTokenExtractor",
     "ResourceServer",
     "TokenExtractor",
     "resource_server",
@@ -75,6 +76,38 @@ Request = Any  # pyramid.request.Request: untyped, converted on the first line o
 TokenExtractor = Callable[[Request], "tuple[str, str] | None"]
 """``extractor(request) -> (scheme, token) | None``: an access token the host finds elsewhere
 (a cookie, a custom header). ``scheme`` is ``"Bearer"`` or ``"DPoP"``."""
+
+
+class CookieTokenExtractor:
+    """A :data:`TokenExtractor` reading a Bearer token from a cookie (DESIGN.md D17).
+
+    A cookie travels with cross-site requests, so on an unsafe method (anything but ``GET``,
+    ``HEAD``, ``OPTIONS``) the token is used only when the request's ``Origin`` is one of
+    ``allowed_origins`` — otherwise the request is treated as carrying no token. Configure it
+    through a module attribute::
+
+        # myapp/auth.py
+        extract_token = CookieTokenExtractor("access_token", ["https://app.example.com"])
+
+        # settings
+        attesto.token_extractor = myapp.auth:extract_token
+    """
+
+    __slots__ = ("allowed_origins", "name")
+
+    def __init__(self, name: str, allowed_origins: Sequence[str] = ()) -> None:
+        self.name = name
+        self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
+
+    def __call__(self, request: Request) -> tuple[str, str] | None:
+        token = request.cookies.get(self.name)
+        if not token:
+            return None
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.environ.get("HTTP_ORIGIN", "").rstrip("/").lower()
+            if origin not in self.allowed_origins:
+                return None
+        return ("Bearer", token)
 
 
 # -- events ---------------------------------------------------------------------------------
@@ -219,7 +252,9 @@ class ResourceServer:
         try:
             credential = self.credential(request)
         except InvalidRequest as error:
-            refusal = Refusal(error, "Bearer")
+            header = request.environ.get("HTTP_AUTHORIZATION", "")
+            scheme: Scheme = "DPoP" if header.lstrip()[:5].lower() == "dpop " else "Bearer"
+            refusal = Refusal(error, scheme)
             self._notify_denied(request, refusal.error)
             return refusal
         if credential is None:
