@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import platform
 import sys
+import warnings
 from pathlib import Path
 
 
@@ -19,6 +20,7 @@ def _modules(selected: list[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
     print(f"# pyramid_attesto benchmarks — python {platform.python_version()}")
     for name in _modules(argv):
         importlib.import_module(f"bench.{name}").main()

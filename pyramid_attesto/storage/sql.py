@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Connection,
     Engine,
     LargeBinary,
     String,
@@ -85,9 +86,8 @@ _FAMILY_LOCK_CLASS = 0x41545246
 _MAX_KEY = 255
 
 
-def _has_nul(*values: str) -> bool:
-    # PostgreSQL refuses NUL in text: such a value can only be unknown, never an error.
-    return any("\x00" in v for v in values)
+# PostgreSQL refuses NUL in text: a value holding one is unknown here, never a database error.
+_NUL = "\x00"
 
 
 class _Statements:
@@ -228,16 +228,6 @@ class _Statements:
         self.request_take = delete(requests_t).where(*live_request).returning(*request_cols)
 
 
-_STATEMENTS: dict[str, _Statements] = {}
-
-
-def _statements(dialect: str) -> _Statements:
-    found = _STATEMENTS.get(dialect)
-    if found is None:
-        found = _STATEMENTS[dialect] = _Statements(dialect)
-    return found
-
-
 # Entry <-> row ----------
 
 
@@ -256,19 +246,20 @@ def _code_data(entry: AuthorizationCode) -> dict[str, JSONValue]:
 
 
 def _code_entry(client_id: str, subject: str, expires_at: int, data: Any) -> AuthorizationCode:
+    # Positional: this runs on every redemption.
     return AuthorizationCode(
-        client_id=client_id,
-        subject=subject,
-        redirect_uri=data["redirect_uri"],
-        scope=tuple(data["scope"]),
-        expires_at=expires_at,
-        resource=tuple(data["resource"]),
-        code_challenge=data["code_challenge"],
-        nonce=data["nonce"],
-        dpop_jkt=data["dpop_jkt"],
-        auth_time=data["auth_time"],
-        acr=data["acr"],
-        extra=data["extra"],
+        client_id,
+        subject,
+        data["redirect_uri"],
+        tuple(data["scope"]),
+        expires_at,
+        tuple(data["resource"]),
+        data["code_challenge"],
+        data["nonce"],
+        data["dpop_jkt"],
+        data["auth_time"],
+        data["acr"],
+        data["extra"],
     )
 
 
@@ -302,30 +293,23 @@ def _refresh_row(token_hash: str, entry: RefreshToken) -> dict[str, Any]:
     }
 
 
-def _refresh_entry(values: tuple[Any, ...]) -> RefreshToken:
-    """From the columns of ``rt_cols``, in that order."""
+def _refresh_entry(values: Any) -> RefreshToken:
+    """From a row of the columns of ``rt_cols``, in that order (positional: a hot path)."""
     family_id, generation, client_id, subject, issued, expires, family_expires, consumed, data = (
         values
     )
-    return RefreshToken(
-        family_id=family_id,
-        generation=generation,
-        grant=RefreshGrant(
-            client_id=client_id,
-            subject=subject,
-            scope=tuple(data["scope"]),
-            resource=tuple(data["resource"]),
-            dpop_jkt=data["dpop_jkt"],
-            x5t_s256=data["x5t_s256"],
-            auth_time=data["auth_time"],
-            acr=data["acr"],
-            extra=data["extra"],
-        ),
-        issued_at=issued,
-        expires_at=expires,
-        family_expires_at=family_expires,
-        consumed_at=consumed,
+    grant = RefreshGrant(
+        client_id,
+        subject,
+        tuple(data["scope"]),
+        tuple(data["resource"]),
+        data["dpop_jkt"],
+        data["x5t_s256"],
+        data["auth_time"],
+        data["acr"],
+        data["extra"],
     )
+    return RefreshToken(family_id, generation, grant, issued, expires, family_expires, consumed)
 
 
 def _pushed(client_id: str, row: Any) -> PushedRequest:
@@ -351,7 +335,7 @@ class SqlReplayStore(_SqlStore):
     __slots__ = ()
 
     def check_and_record(self, key: str, expires_at: int) -> bool:
-        if len(key) > _MAX_KEY or _has_nul(key):
+        if len(key) > _MAX_KEY or _NUL in key:
             raise ValueError("a replay key is a digest of at most 255 characters")
         with self._source.begin(True) as conn:
             row = conn.execute(self._s.replay_insert, {"key": key, "expires_at": expires_at})
@@ -371,7 +355,7 @@ class SqlNonceStore(_SqlStore):
         return nonce
 
     def check(self, nonce: str) -> bool:
-        if len(nonce) > 64 or _has_nul(nonce):
+        if len(nonce) > 64 or _NUL in nonce:
             return False
         with self._source.begin(False) as conn:
             found = conn.execute(
@@ -386,13 +370,13 @@ class SqlRevokedAccessTokenStore(_SqlStore):
     __slots__ = ()
 
     def add(self, jti: str, expires_at: int) -> None:
-        if len(jti) > _MAX_KEY or _has_nul(jti):
+        if len(jti) > _MAX_KEY or _NUL in jti:
             raise ValueError("a jti of at most 255 characters without NUL is expected")
         with self._source.begin(True) as conn:
             conn.execute(self._s.denied_insert, {"jti": jti, "expires_at": expires_at})
 
     def is_revoked(self, jti: str) -> bool:
-        if len(jti) > _MAX_KEY or _has_nul(jti):
+        if len(jti) > _MAX_KEY or _NUL in jti:
             return False
         with self._source.begin(False) as conn:
             return conn.execute(self._s.denied_check, {"j": jti}).first() is not None
@@ -482,7 +466,7 @@ class SqlRefreshTokenStore(_SqlStore):
         params = {"h": hash_secret(token), "now": int(self._clock.now())}
         with self._source.begin(False) as conn:
             row = conn.execute(self._s.rt_get, params).first()
-        return None if row is None else _refresh_entry(tuple(row))
+        return None if row is None else _refresh_entry(row)
 
     def rotate(
         self,
@@ -519,7 +503,7 @@ class SqlRefreshTokenStore(_SqlStore):
             ).first()
             if claimed is None:
                 return self._not_claimed(conn, parent_hash, family_id, now)
-            consumed = _refresh_entry(tuple(claimed))
+            consumed = _refresh_entry(claimed)
             child_entry = RefreshToken(
                 family_id=family_id,
                 generation=consumed.generation + 1,
@@ -535,8 +519,12 @@ class SqlRefreshTokenStore(_SqlStore):
                 return ReuseDetected(family_id)
             return Rotated(consumed, child_entry)
 
-    def _not_claimed(self, conn: Any, parent_hash: str, family_id: str, now: int) -> RotationResult:
+    def _not_claimed(
+        self, conn: Connection, parent_hash: str, family_id: str, now: int
+    ) -> RotationResult:
         row = conn.execute(self._s.rt_inspect, {"h": parent_hash}).first()
+        if row is None:  # swept since it was found: it had expired
+            return RotationRefused("expired")
         consumed_at, retry_until, successor_hash, sealed = row[0], row[1], row[2], row[3]
         if consumed_at is None:
             return RotationRefused("expired")
@@ -559,6 +547,8 @@ class SqlRefreshTokenStore(_SqlStore):
         return ReuseDetected(family_id)
 
     def revoke_family(self, family_id: str) -> None:
+        if _NUL in family_id:
+            return  # no such family can exist
         with self._source.begin(True) as conn:
             conn.execute(self._s.tomb_insert, {"f": family_id, "now": int(self._clock.now())})
 
@@ -572,7 +562,7 @@ class SqlRefreshTokenStore(_SqlStore):
         return family_id
 
     def revoke_for(self, subject: str, client_id: str) -> int:
-        if _has_nul(subject, client_id):
+        if _NUL in subject or _NUL in client_id:
             return 0
         params = {"s": subject, "c": client_id, "now": int(self._clock.now())}
         with self._source.begin(True) as conn:
@@ -598,7 +588,7 @@ class SqlPushedRequestStore(_SqlStore):
             raise ValueError("a request with this reference already exists")
 
     def fetch(self, reference: str, client_id: str) -> PushedRequest | None:
-        if _has_nul(client_id):
+        if _NUL in client_id:
             return None
         params = {"h": hash_secret(reference), "c": client_id, "now": int(self._clock.now())}
         with self._source.begin(False) as conn:
@@ -606,7 +596,7 @@ class SqlPushedRequestStore(_SqlStore):
         return None if row is None else _pushed(client_id, row)
 
     def take(self, reference: str, client_id: str) -> PushedRequest | None:
-        if _has_nul(client_id):
+        if _NUL in client_id:
             return None
         params = {"h": hash_secret(reference), "c": client_id, "now": int(self._clock.now())}
         with self._source.begin(True) as conn:
@@ -640,7 +630,7 @@ class SqlStorage:
         name = dialect if isinstance(dialect, str) else dialect.dialect.name
         check_dialect(name)
         self.dialect = name
-        self._statements = _statements(name)
+        self._statements = _Statements(name)  # built once, here
         self._clock = clock if clock is not None else SystemClock()
         self._cipher = SuccessorCipher(successor_secret) if successor_secret else None
 
@@ -660,7 +650,7 @@ class SqlStorage:
         """The stores in ``session``'s transaction (a request's ``dbsession``)."""
         return self.bind(SessionSource(session, zope=zope))
 
-    def for_connection(self, connection: Any) -> Stores:
+    def for_connection(self, connection: Connection) -> Stores:
         """The stores on a connection whose transaction the caller manages."""
         return self.bind(ConnectionSource(connection))
 

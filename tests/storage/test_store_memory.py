@@ -11,6 +11,7 @@ from pyramid_attesto.core.stores import (
     PushedRequest,
     RefreshGrant,
     RefreshToken,
+    ReuseDetected,
 )
 from pyramid_attesto.storage import MemoryStorage
 
@@ -108,3 +109,13 @@ def test_take_and_put_cycles_keep_memory_bounded(clock: FrozenClock) -> None:
         assert storage.requests.take(f"ref-{i}", "c") is not None
     heap = storage.requests._requests._heap
     assert len(heap) <= 2 * 2 + 64 + 1
+
+
+def test_broken_generation_chain_revokes_the_family_rfc9700_4_14_2(
+    storage: MemoryStorage,
+) -> None:
+    grant = RefreshGrant("c", "s", ("x",))
+    storage.refresh_tokens.put("r0", RefreshToken("fam", 0, grant, NOW, NOW + 600, NOW + 900))
+    storage.refresh_tokens._generations.add(("fam", 1))  # a forked history
+    assert storage.refresh_tokens.rotate("r0", "r1", expires_at=NOW + 600) == ReuseDetected("fam")
+    assert storage.refresh_tokens.get("r1") is None

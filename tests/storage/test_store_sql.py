@@ -18,6 +18,7 @@ from pyramid_attesto.core.stores import (
     PushedRequest,
     RefreshGrant,
     RefreshToken,
+    ReuseDetected,
     Rotated,
     RotationRefused,
     RotationRetried,
@@ -162,6 +163,22 @@ def test_stored_successor_is_bound_to_its_row(sql_store_backend: StoreBackend) -
     assert result == RotationRefused("retry_unavailable")
 
 
+def test_retry_with_another_successor_secret_fails_closed_without_revoking(
+    sql_store_backend: StoreBackend,
+) -> None:
+    """A successor sealed under an old secret cannot be recovered: the retry is refused,
+    but the family (whose client may simply have retried) is not revoked."""
+    stores = sql_store_backend.build(successor_secret="a" * 32)
+    grant = RefreshGrant("c", "s", ("x",))
+    stores.refresh_tokens.put("rt-0", RefreshToken("fam", 0, grant, NOW, NOW + 600, NOW + 900))
+    stores.refresh_tokens.rotate("rt-0", "rt-1", expires_at=NOW + 600, grace=30)
+    rotated_secret = sql_store_backend.build(successor_secret="b" * 32)
+    assert rotated_secret.refresh_tokens.rotate("rt-0", "x", expires_at=NOW + 1, grace=30) == (
+        RotationRefused("retry_unavailable")
+    )
+    assert rotated_secret.refresh_tokens.get("rt-1") is not None
+
+
 # Sweeping --------------------------------------------------------------------------------------
 
 
@@ -244,3 +261,30 @@ def test_each_seal_uses_a_fresh_nonce() -> None:
     assert cipher.seal("c", parent_hash="p", child_hash=h) != cipher.seal(
         "c", parent_hash="p", child_hash=h
     )
+
+
+def test_broken_generation_chain_revokes_the_family_rfc9700_4_14_2(
+    sql_store_backend: StoreBackend,
+) -> None:
+    """Two tokens of one generation mean the family's history forked: it is revoked."""
+    stores = sql_store_backend.build()
+    grant = RefreshGrant("c", "s", ("x",))
+    stores.refresh_tokens.put("r0", RefreshToken("fam", 0, grant, NOW, NOW + 600, NOW + 900))
+    engine = sql_store_backend.engine
+    assert engine is not None
+    with engine.begin() as connection:
+        connection.execute(
+            refresh_tokens.insert().values(
+                token_hash=hash_secret("intruder"),
+                family_id="fam",
+                generation=1,
+                client_id="c",
+                subject="s",
+                issued_at=NOW,
+                expires_at=NOW + 600,
+                family_expires_at=NOW + 900,
+                data={},
+            )
+        )
+    assert stores.refresh_tokens.rotate("r0", "r1", expires_at=NOW + 600) == ReuseDetected("fam")
+    assert stores.refresh_tokens.get("r1") is None
