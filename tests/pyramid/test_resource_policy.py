@@ -603,3 +603,24 @@ def test_a_permission_no_token_can_hold_is_never_offered_as_a_scope_rfc6750_3(
     response = app.get("/api/odd", headers=bearer(issuer.token()), status=403)
     found = assert_refused(response, 403, "insufficient_scope")
     assert "scope" not in found
+
+
+def test_the_authorization_server_settings_accept_the_resource_keys() -> None:
+    from pyramid_attesto.settings import parse_settings
+
+    parsed = parse_settings(
+        {
+            "attesto.issuer": ISSUER,
+            "attesto.keystore": "keys.jwks",
+            "attesto.resource": RESOURCE,
+            "attesto.dpop.required": "true",
+            "attesto.dpop.max_age": "30",
+            "attesto.access_token_leeway": "0",
+        }
+    )
+    assert (parsed.resource, parsed.dpop_required, parsed.dpop_max_age) == ((RESOURCE,), True, 30)
+    assert parsed.access_token_leeway == 0
+    with pytest.raises(ConfigurationError, match=r"attesto\.access_token_leeway"):
+        parse_settings(
+            {"attesto.issuer": ISSUER, "attesto.keystore": "k", "attesto.access_token_leeway": "-1"}
+        )
