@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import tempfile
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -352,24 +351,27 @@ def _wrk(rows: list[Row]) -> None:
         ),
     ):
         server = create_server(app, host="127.0.0.1", port=0, threads=1)
-        thread = threading.Thread(target=server.run, daemon=True)
+        stop = threading.Event()
+
+        def serve(server: Any = server, stop: threading.Event = stop) -> None:
+            while not stop.is_set():
+                server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+            for channel in list(server._map.values()):
+                channel.close()
+            server.task_dispatcher.shutdown()
+
+        thread = threading.Thread(target=serve, daemon=True)
         thread.start()
-        time.sleep(0.2)
-        out = subprocess.run(  # noqa: S603
-            [
-                wrk,
-                "-t1",
-                "-c10",
-                "-d5s",
-                *headers,
-                f"http://127.0.0.1:{server.effective_port}/api/reports",
-            ],
+        url = f"http://127.0.0.1:{server.effective_port}/api/reports"
+        out = subprocess.run(  # noqa: S603  (wrk from PATH, fixed arguments)
+            [wrk, "-t1", "-c10", "-d5s", *headers, url],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         ).stdout
-        server.close()
+        stop.set()
+        thread.join(timeout=5)
         rate = next((line.split()[1] for line in out.splitlines() if "Requests/sec" in line), "?")
         results.append(f"| {name:<30} | {rate:>10} req/s |")
     print("\n## waitress (1 thread) + wrk -t1 -c10 -d5s, loopback\n")
