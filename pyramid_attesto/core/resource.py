@@ -80,6 +80,8 @@ CredentialSource = Literal["header", "body", "extractor"]
 _B64TOKEN: Final = re.compile(r"\A[A-Za-z0-9\-._~+/]+=*\Z")
 _SCHEMES: Final[Mapping[str, Scheme]] = {"bearer": "Bearer", "dpop": "DPoP"}
 _THUMBPRINT: Final = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")  # base64url of 32 bytes
+# The well-formed case in one match (the hot path); anything else takes the slow path below.
+_WELL_FORMED: Final = re.compile(r"\A(?:(Bearer)|(DPoP)) ([A-Za-z0-9\-._~+/]{1,16384}=*)\Z")
 MAX_CREDENTIAL_LENGTH: Final = 16384
 
 
@@ -108,6 +110,9 @@ def parse_authorization(value: str) -> Credential | None:
     >>> parse_authorization("Basic dXNlcjpwdw==") is None
     True
     """
+    match = _WELL_FORMED.match(value)
+    if match is not None:
+        return Credential("Bearer" if match.group(1) else "DPoP", match.group(3))
     value = value.strip(" \t")
     scheme_text, _, rest = value.partition(" ")
     scheme = _SCHEMES.get(scheme_text.lower())
