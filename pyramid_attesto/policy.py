@@ -30,7 +30,7 @@ turns that off).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
@@ -117,7 +117,7 @@ class CookieTokenExtractor:
 class AuthSucceeded:
     """An access token verified (sent once per request through ``registry.notify``)."""
 
-    request: Request
+    request: Request = field(repr=False)  # its URL may hold a (refused) query-string token
     subject: str
     client_id: str | None
     scheme: Scheme
@@ -133,7 +133,7 @@ class AuthDenied:
     credentials); ``subject`` and ``client_id`` are known when the token itself verified.
     """
 
-    request: Request
+    request: Request = field(repr=False)
     reason: str
     error: str | None
     subject: str | None = None

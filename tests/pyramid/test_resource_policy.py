@@ -263,6 +263,9 @@ def test_the_token_is_verified_once_per_request_and_events_carry_no_token(
         (AuthDenied, "no_credentials", None),
     ]
     assert events[2].subject == "user-1"
+    events.clear()
+    app.get(f"/api/twice?access_token={token}", status=400)
+    assert [(e.reason, e.error) for e in events] == [("query_token", "invalid_request")]
     for event in events:
         assert token not in repr(event)
 
