@@ -226,7 +226,11 @@ def _replay_store(config: Any, parsed: AttestoSettings, clock: Clock) -> tuple[A
         stores = SqlStorage(engine, clock=clock).for_engine(engine)
         return stores.replay, revoked if revoked is not None else stores.revoked_access_tokens
     found = config.maybe_dotted(value)
-    return (found(clock) if isinstance(found, type) else found), revoked
+    if not hasattr(found, "check_and_record") and callable(found):
+        found = found(clock)  # a factory: called with the clock
+    if not hasattr(found, "check_and_record"):
+        raise ConfigurationError(f"attesto.replay_store: {value!r} is not a ReplayStore")
+    return found, revoked
 
 
 def _nonces(parsed: AttestoSettings, clock: Clock) -> NonceSource | None:
