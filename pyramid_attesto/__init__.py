@@ -16,6 +16,10 @@ Adds the routes, each named ``attesto.<endpoint>``:
 
 - ``attesto.jwks``: ``GET /.well-known/jwks.json``, always at the application root, whatever
   the route prefix.
+- ``attesto.oauth_authorization_server``, ``attesto.openid_configuration`` and
+  ``attesto.openid_configuration_appended``: the discovery documents (RFC 8414, OpenID
+  Connect Discovery), at the root too, at the paths derived from the issuer
+  (:mod:`pyramid_attesto.server`).
 
 Endpoint routes are mounted under ``attesto.route_prefix`` (``/oauth`` by default), or under
 the ``route_prefix`` given to ``config.include``.
@@ -30,7 +34,8 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from .core.clock import Clock
 from .core.keys import Keystore
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
-from .settings import parse_settings
+from .server import ENDPOINTS, IAuthorizationServer, build_server
+from .settings import SETTINGS, parse_settings
 
 __all__ = ["__version__", "includeme"]
 
@@ -76,11 +81,60 @@ def _wellknown_routes(config: Any) -> None:
         permission=NO_PERMISSION_REQUIRED,
         require_csrf=False,
     )
+    saved = config.route_prefix
+    config.route_prefix = None
+    try:
+        for name, pattern in _DISCOVERY_ROUTES:
+            config.add_route(name, pattern, request_method="GET")
+            config.add_view(
+                "pyramid_attesto.views.discovery.metadata_view",
+                route_name=name,
+                permission=NO_PERMISSION_REQUIRED,
+                require_csrf=False,
+            )
+    finally:
+        config.route_prefix = saved
+
+
+_DISCOVERY_ROUTES = (
+    ("attesto.oauth_authorization_server", "/.well-known/oauth-authorization-server*rest"),
+    ("attesto.openid_configuration", "/.well-known/openid-configuration*rest"),
+    ("attesto.openid_configuration_appended", "/{issuer_path:.+}/.well-known/openid-configuration"),
+)
+
+
+def _route_prefix(config: Any) -> str:
+    """The include's ``route_prefix`` when one was given, else ``attesto.route_prefix``."""
+    given = (config.route_prefix or "").strip("/")
+    if given:
+        return "/" + given
+    key = "attesto.route_prefix"
+    value = config.get_settings().get(key, SETTINGS["route_prefix"].default)
+    prefix: str = SETTINGS["route_prefix"].parse(key, value)
+    return prefix
+
+
+def _endpoint_routes(config: Any, prefix: str) -> None:
+    saved = config.route_prefix
+    config.route_prefix = None  # the prefix is already in each pattern
+    try:
+        for endpoint in ENDPOINTS:
+            route = f"attesto.{endpoint.name}"
+            config.add_route(route, prefix + endpoint.path)
+            config.add_view(
+                endpoint.view,
+                route_name=route,
+                permission=NO_PERMISSION_REQUIRED,
+                require_csrf=False,
+            )
+    finally:
+        config.route_prefix = saved
 
 
 def includeme(config: Any) -> None:
     config.add_directive("set_attesto_keystore", set_attesto_keystore)
     config.add_directive("set_attesto_clock", set_attesto_clock)
+    prefix = _route_prefix(config)
 
     def setup() -> None:
         settings = config.get_settings()
@@ -94,6 +148,9 @@ def includeme(config: Any) -> None:
         clock = overrides.get("clock") or default_clock()
         runtime = Attesto(settings=parsed, keystore=keystore, clock=clock)  # type: ignore[arg-type]
         config.registry.registerUtility(runtime, IAttesto)
+        server = build_server(parsed, runtime.keystore, route_prefix=prefix)
+        config.registry.registerUtility(server, IAuthorizationServer)
 
     config.action(("attesto", "setup"), setup, order=_ORDER)
     _wellknown_routes(config)
+    _endpoint_routes(config, prefix)
