@@ -10,7 +10,11 @@ resolves the keystore, and stores the :class:`~pyramid_attesto.runtime.Attesto` 
 the registry.
 
 Adds the directives ``config.set_attesto_keystore(keystore)`` and
-``config.set_attesto_clock(clock)``; a directive wins over the setting.
+``config.set_attesto_clock(clock)``, and one per host policy object
+(``config.set_attesto_client_store(store)``, ``set_attesto_principal_store``,
+``set_attesto_scope_policy``, ``set_attesto_consent_policy``, ``set_attesto_claims_provider``,
+``set_attesto_event_sink``: an object or a dotted name, see :mod:`pyramid_attesto.hostpolicy`);
+a directive wins over the setting.
 
 Adds the routes, each named ``attesto.<endpoint>``:
 
@@ -33,6 +37,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .core.clock import Clock
 from .core.keys import Keystore
+from .hostpolicy import HOST_OBJECTS, resolve_host_policy
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
 from .server import ENDPOINTS, IAuthorizationServer, build_server
 from .settings import SETTINGS, parse_settings
@@ -66,6 +71,18 @@ def set_attesto_clock(config: Any, clock: Clock) -> None:
         _overrides(config)["clock"] = clock
 
     config.action(("attesto", "clock"), register)
+
+
+def _host_directive(name: str) -> Any:
+    def directive(config: Any, value: object) -> None:
+        def register() -> None:
+            _overrides(config)[name] = value
+
+        config.action(("attesto", name), register)
+
+    directive.__name__ = f"set_attesto_{name}"
+    directive.__doc__ = f"Directive: use ``value`` (an object or a dotted name) as the {name}."
+    return directive
 
 
 def _wellknown_routes(config: Any) -> None:
@@ -134,6 +151,8 @@ def _endpoint_routes(config: Any, prefix: str) -> None:
 def includeme(config: Any) -> None:
     config.add_directive("set_attesto_keystore", set_attesto_keystore)
     config.add_directive("set_attesto_clock", set_attesto_clock)
+    for name in HOST_OBJECTS:
+        config.add_directive(f"set_attesto_{name}", _host_directive(name))
     prefix = _route_prefix(config)
 
     def setup() -> None:
@@ -148,7 +167,13 @@ def includeme(config: Any) -> None:
         clock = overrides.get("clock") or default_clock()
         runtime = Attesto(settings=parsed, keystore=keystore, clock=clock)  # type: ignore[arg-type]
         config.registry.registerUtility(runtime, IAttesto)
-        server = build_server(parsed, runtime.keystore, route_prefix=prefix)
+        host = resolve_host_policy(
+            {f"attesto.{n}": getattr(parsed, n) for n in HOST_OBJECTS},
+            overrides,
+            scopes_supported=parsed.scopes_supported,
+            package=config.package,
+        )
+        server = build_server(parsed, runtime.keystore, route_prefix=prefix, host=host)
         config.registry.registerUtility(server, IAuthorizationServer)
 
     config.action(("attesto", "setup"), setup, order=_ORDER)

@@ -45,6 +45,7 @@ from .core.metadata import (
     openid_configuration_path_inserted_url,
     openid_configuration_url,
 )
+from .hostpolicy import HostPolicy
 from .settings import AttestoSettings
 
 __all__ = [
@@ -94,6 +95,7 @@ class AuthorizationServer:
     openid_metadata: OpenIDProviderMetadata | None
     metadata_paths: Mapping[str, MetadataKind]
     """The request paths at which a discovery document is served, and which one."""
+    host: HostPolicy
 
     def document(self, path: str) -> AuthorizationServerMetadata | None:
         """The discovery document served at ``path`` (``None``: not one of ours)."""
@@ -130,6 +132,7 @@ def build_server(
     keystore: Keystore,
     *,
     route_prefix: str,
+    host: HostPolicy,
     endpoints: tuple[Endpoint, ...] = ENDPOINTS,
     grant_types: tuple[str, ...] = GRANT_TYPES,
     auth_methods: tuple[str, ...] = (),
@@ -178,4 +181,5 @@ def build_server(
         metadata=metadata,
         openid_metadata=openid_metadata,
         metadata_paths=MappingProxyType(paths),
+        host=host,
     )

@@ -111,6 +111,15 @@ SETTINGS: Mapping[str, Setting] = {
     "refresh_token_ttl": Setting(_seconds, 14 * 24 * 3600, help="Refresh-token lifetime."),
     "code_ttl": Setting(_seconds, 60, help="Authorization-code lifetime."),
     "par_ttl": Setting(_seconds, 90, help="Pushed authorization request lifetime."),
+    # Host policy objects (pyramid_attesto.hostpolicy): dotted names; a directive wins.
+    "client_store": Setting(_str, None, help="The ClientStore (dotted name)."),
+    "principal_store": Setting(_str, None, help="The PrincipalStore (dotted name)."),
+    "scope_policy": Setting(
+        _str, None, help="The ScopePolicy (dotted name); default: the scope catalog."
+    ),
+    "consent_policy": Setting(_str, None, help="The ConsentPolicy (dotted name)."),
+    "claims_provider": Setting(_str, None, help="The ClaimsProvider (dotted name)."),
+    "event_sink": Setting(_str, None, help="The EventSink (dotted name)."),
 }
 """Every ``attesto.*`` key this version understands (without the prefix)."""
 
@@ -129,6 +138,12 @@ class AttestoSettings:
     refresh_token_ttl: int = 14 * 24 * 3600
     code_ttl: int = 60
     par_ttl: int = 90
+    client_store: str | None = None
+    principal_store: str | None = None
+    scope_policy: str | None = None
+    consent_policy: str | None = None
+    claims_provider: str | None = None
+    event_sink: str | None = None
 
 
 def _is_loopback_host(host: str) -> bool:
