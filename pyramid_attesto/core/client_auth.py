@@ -63,7 +63,7 @@ from urllib.parse import unquote_plus
 
 from joserfc import jws
 from joserfc.errors import JoseError, UnsupportedAlgorithmError
-from joserfc.jwk import KeySet, OctKey, RSAKey
+from joserfc.jwk import KeySet, OctKey
 from joserfc.jws import CompactSignature, JWSRegistry
 
 from .clients import (
@@ -78,7 +78,7 @@ from .clients import (
     inline_jwks,
 )
 from .clock import Clock
-from .encoding import is_b64url
+from .encoding import b64url_decode, is_b64url
 from .errors import ConfigurationError, InvalidClient, InvalidRequest
 from .secret import sha256_b64url
 from .stores import ReplayStore
@@ -180,7 +180,7 @@ class KeySetCache:
             if found is not None:
                 self._sets.move_to_end(cache_key)
                 return found
-        imported = KeySet.import_key_set(json.loads(cache_key))
+        imported = _import_key_set(json.loads(cache_key))
         with self._lock:
             self._sets[cache_key] = imported
             while len(self._sets) > self._size:
@@ -189,6 +189,36 @@ class KeySetCache:
 
     def __len__(self) -> int:
         return len(self._sets)
+
+
+def _import_key_set(jwks: Any) -> KeySet:
+    """Import the usable signature keys of a client's JWK Set.
+
+    Symmetric keys never verify a ``private_key_jwt`` assertion, and RSA keys under 2048
+    bits are too weak (RFC 7518 §3.3): both are dropped before import rather than imported
+    with a warning.
+    """
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        raise ValueError("not a JWK Set")
+    usable = [
+        key
+        for key in jwks["keys"]
+        if isinstance(key, dict) and key.get("kty") != "oct" and not _weak_rsa(key)
+    ]
+    return KeySet.import_key_set({"keys": usable}) if usable else KeySet([])
+
+
+def _weak_rsa(key: Mapping[str, Any]) -> bool:
+    if key.get("kty") != "RSA":
+        return False
+    modulus = key.get("n")
+    if not isinstance(modulus, str):
+        return False  # the import refuses it
+    try:
+        bits = int.from_bytes(b64url_decode(modulus), "big").bit_length()
+    except ValueError:
+        return False
+    return bits < _MIN_RSA_BITS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -408,9 +438,11 @@ def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if isinstance(value, float) and not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
         return None
-    return float(value)
+    return number if math.isfinite(number) else None
 
 
 # -- the entry point -------------------------------------------------------------------------
@@ -618,18 +650,21 @@ def _parse_assertion(assertion: str, fail: _Failure) -> tuple[CompactSignature, 
         raise fail("the client assertion is not a compact JWS", reason="malformed")
     try:
         obj = jws.extract_compact(assertion.encode("ascii"), registry=_PARSE_REGISTRY)
-        claims = json.loads(obj.payload, object_pairs_hook=_no_duplicate_members)
     except (JoseError, ValueError, TypeError):
         raise fail("the client assertion is not a valid JWT", reason="malformed") from None
     header = obj.headers()
-    if not isinstance(claims, dict):
-        raise fail("the client assertion is not a valid JWT", reason="malformed")
     if "crit" in header or "b64" in header:
-        # RFC 7515 §4.1.11: no extension is understood here.
+        # RFC 7515 §4.1.11: no extension is understood here (nor RFC 7797 unencoded payloads).
         raise fail("the client assertion uses an unsupported header", reason="crit")
     if not _typ_ok(header.get("typ")):
         # RFC 8725 §3.11: a JWT typed for another purpose is not a client assertion.
         raise fail("the client assertion has the wrong typ", reason="wrong_typ")
+    try:
+        claims = json.loads(obj.payload, object_pairs_hook=_no_duplicate_members)
+    except (ValueError, TypeError):
+        claims = None
+    if not isinstance(claims, dict):
+        raise fail("the client assertion is not a valid JWT", reason="malformed")
     return obj, claims
 
 
@@ -683,8 +718,6 @@ def _candidate_keys(keys: KeySet, alg: str, kid: str | None) -> list[Any]:
             continue
         if key.get("alg") not in (None, alg) or (kid is not None and key.kid != kid):
             continue
-        if isinstance(key, RSAKey) and key.raw_value.key_size < _MIN_RSA_BITS:
-            continue
         found.append(key)
     return found
 
@@ -733,6 +766,11 @@ def _check_claims(
         raise fail("the client assertion lifetime is too long", reason="lifetime_too_long")
 
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not jti or len(jti.encode("utf-8")) > _MAX_JTI:
-        raise fail("the client assertion needs a jti", reason="missing_jti")
+    # isprintable() also refuses lone surrogates (JSON "\ud800"), which have no UTF-8 form.
+    if (
+        not isinstance(jti, str)
+        or not jti.isprintable()
+        or not 0 < len(jti.encode("utf-8")) <= _MAX_JTI
+    ):
+        raise fail("the client assertion needs a usable jti", reason="missing_jti")
     return math.ceil(exp + leeway)
