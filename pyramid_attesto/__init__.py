@@ -41,6 +41,7 @@ from .hostpolicy import HOST_OBJECTS, resolve_host_policy
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
 from .server import ENDPOINTS, IAuthorizationServer, build_server
 from .settings import SETTINGS, parse_settings
+from .storefactory import make_store_factory
 
 __all__ = ["__version__", "includeme"]
 
@@ -71,6 +72,13 @@ def set_attesto_clock(config: Any, clock: Clock) -> None:
         _overrides(config)["clock"] = clock
 
     config.action(("attesto", "clock"), register)
+
+
+def _attesto_stores(request: Any) -> Any:
+    """``request.attesto_stores``: the stores of this request (built once)."""
+    from .server import get_server
+
+    return get_server(request.registry).stores(request)
 
 
 def _host_directive(name: str) -> Any:
@@ -154,6 +162,7 @@ def includeme(config: Any) -> None:
     for name in HOST_OBJECTS:
         config.add_directive(f"set_attesto_{name}", _host_directive(name))
     prefix = _route_prefix(config)
+    config.add_request_method(_attesto_stores, "attesto_stores", reify=True)
 
     def setup() -> None:
         settings = config.get_settings()
@@ -173,7 +182,10 @@ def includeme(config: Any) -> None:
             scopes_supported=parsed.scopes_supported,
             package=config.package,
         )
-        server = build_server(parsed, runtime.keystore, route_prefix=prefix, host=host)
+        stores = make_store_factory(parsed, runtime.clock)
+        server = build_server(
+            parsed, runtime.keystore, route_prefix=prefix, host=host, stores=stores
+        )
         config.registry.registerUtility(server, IAuthorizationServer)
 
     config.action(("attesto", "setup"), setup, order=_ORDER)

@@ -47,6 +47,7 @@ from .core.metadata import (
 )
 from .hostpolicy import HostPolicy
 from .settings import AttestoSettings
+from .storefactory import StoreFactory
 
 __all__ = [
     "ENDPOINTS",
@@ -96,6 +97,8 @@ class AuthorizationServer:
     metadata_paths: Mapping[str, MetadataKind]
     """The request paths at which a discovery document is served, and which one."""
     host: HostPolicy
+    stores: StoreFactory
+    """Builds a request's stores (``request.attesto_stores``)."""
 
     def document(self, path: str) -> AuthorizationServerMetadata | None:
         """The discovery document served at ``path`` (``None``: not one of ours)."""
@@ -133,6 +136,7 @@ def build_server(
     *,
     route_prefix: str,
     host: HostPolicy,
+    stores: StoreFactory,
     endpoints: tuple[Endpoint, ...] = ENDPOINTS,
     grant_types: tuple[str, ...] = GRANT_TYPES,
     auth_methods: tuple[str, ...] = (),
@@ -182,4 +186,5 @@ def build_server(
         openid_metadata=openid_metadata,
         metadata_paths=MappingProxyType(paths),
         host=host,
+        stores=stores,
     )

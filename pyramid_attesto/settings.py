@@ -77,6 +77,13 @@ def _route_prefix(key: str, value: object) -> str:
     return text
 
 
+def _storage(key: str, value: object) -> str:
+    text = str(value).strip()
+    if text not in ("memory", "sqlalchemy", "dbsession"):
+        raise ConfigurationError(f"{key}: one of memory, sqlalchemy, dbsession")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One ``attesto.*`` key: its parser, its default (absent = required) and its help."""
@@ -120,6 +127,17 @@ SETTINGS: Mapping[str, Setting] = {
     "consent_policy": Setting(_str, None, help="The ConsentPolicy (dotted name)."),
     "claims_provider": Setting(_str, None, help="The ClaimsProvider (dotted name)."),
     "event_sink": Setting(_str, None, help="The EventSink (dotted name)."),
+    # Stores (pyramid_attesto.storefactory).
+    "storage": Setting(
+        _storage,
+        None,
+        help="memory, sqlalchemy (attesto.sqlalchemy.url) or dbsession (the host's "
+        "request.dbsession); default: sqlalchemy when a URL is set, else memory.",
+    ),
+    "sqlalchemy.url": Setting(_str, None, help="The database of the attesto tables."),
+    "refresh_successor_secret": Setting(
+        _str, None, help="Enables the refresh grace window (at least 32 bytes)."
+    ),
 }
 """Every ``attesto.*`` key this version understands (without the prefix)."""
 
@@ -144,6 +162,9 @@ class AttestoSettings:
     consent_policy: str | None = None
     claims_provider: str | None = None
     event_sink: str | None = None
+    storage: str | None = None
+    sqlalchemy_url: str | None = None
+    refresh_successor_secret: str | None = None
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -186,7 +207,8 @@ def parse_settings(settings: Mapping[str, object]) -> AttestoSettings:
     for name, spec in SETTINGS.items():
         key = PREFIX + name
         if key in settings:
-            values[name] = spec.parse(key, settings[key])
+            # A dotted key (attesto.sqlalchemy.url) is the attribute sqlalchemy_url.
+            values[name.replace(".", "_")] = spec.parse(key, settings[key])
         elif spec.required:
             raise ConfigurationError(f"missing required setting {key}")
     parsed = AttestoSettings(**values)
