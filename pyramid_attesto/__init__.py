@@ -37,7 +37,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .core.clock import Clock
 from .core.keys import Keystore
-from .hostpolicy import HOST_OBJECTS, resolve_host_policy
+from .hostpolicy import HOST_OBJECTS, emit, resolve_host_policy
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
 from .server import ENDPOINTS, IAuthorizationServer, build_server
 from .settings import SETTINGS, parse_settings
@@ -183,8 +183,15 @@ def includeme(config: Any) -> None:
             package=config.package,
         )
         stores = make_store_factory(parsed, runtime.clock)
+        registry = config.registry
         server = build_server(
-            parsed, runtime.keystore, route_prefix=prefix, host=host, stores=stores
+            parsed,
+            runtime.keystore,
+            route_prefix=prefix,
+            host=host,
+            stores=stores,
+            clock=runtime.clock,
+            emit=lambda event: emit(registry, host, event),
         )
         config.registry.registerUtility(server, IAuthorizationServer)
 

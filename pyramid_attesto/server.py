@@ -25,15 +25,22 @@ path under those names is a ``404``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from zope.interface import Interface
 
+from .core.client_auth import ClientAuthPolicy
+from .core.clients import AUTH_METHODS, AuthMethod, ClientStore
+from .core.clock import Clock
+from .core.dpop import DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
 from .core.errors import ConfigurationError
+from .core.grants import GRANT_TYPES, TokenPolicy, TokenService
+from .core.host import Event
+from .core.idtoken import IDTokenMinter
 from .core.keys import Keystore
 from .core.metadata import (
     AuthorizationServerConfig,
@@ -45,16 +52,20 @@ from .core.metadata import (
     openid_configuration_path_inserted_url,
     openid_configuration_url,
 )
+from .core.scopes import ScopeCatalog
+from .core.tokens import AccessTokenMinter
 from .hostpolicy import HostPolicy
 from .settings import AttestoSettings
 from .storefactory import StoreFactory
 
 __all__ = [
+    "CLIENT_ENDPOINTS",
     "ENDPOINTS",
     "AuthorizationServer",
     "Endpoint",
     "IAuthorizationServer",
     "MetadataKind",
+    "TokenEndpoint",
     "build_server",
     "get_server",
 ]
@@ -74,15 +85,29 @@ class Endpoint:
     """The dotted name of its view callable."""
 
 
-ENDPOINTS: tuple[Endpoint, ...] = ()
-"""The endpoints this version mounts. Metadata advertises exactly these."""
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("token", "/token", "token_endpoint", "pyramid_attesto.views.token.token_view"),
+)
+"""The endpoints this version mounts. Each is enabled (served and advertised) only when what
+it needs is configured: the client endpoints need ``attesto.client_store``."""
 
-GRANT_TYPES: tuple[str, ...] = ()
-"""The grant types the token endpoint serves (advertised as ``grant_types_supported``)."""
+CLIENT_ENDPOINTS = frozenset({"token", "revocation", "introspection", "par", "authorize"})
+"""Endpoints that authenticate or load clients."""
 
 
 class IAuthorizationServer(Interface):  # type: ignore[misc]
     """Registry key of the :class:`AuthorizationServer`."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEndpoint:
+    """What the token endpoint (and the other client endpoints) run with."""
+
+    client_store: ClientStore
+    client_auth: ClientAuthPolicy
+    service: TokenService
+    dpop: DPoPVerifier | None
+    nonces: NonceSource | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +117,7 @@ class AuthorizationServer:
     issuer: str
     route_prefix: str
     endpoint_urls: Mapping[str, str]
+    """The URL of every enabled endpoint, by name."""
     metadata: AuthorizationServerMetadata
     openid_metadata: OpenIDProviderMetadata | None
     metadata_paths: Mapping[str, MetadataKind]
@@ -99,6 +125,13 @@ class AuthorizationServer:
     host: HostPolicy
     stores: StoreFactory
     """Builds a request's stores (``request.attesto_stores``)."""
+    settings: AttestoSettings
+    clock: Clock
+    token: TokenEndpoint | None = None
+    """``None`` when no client store is configured (the client endpoints answer 404)."""
+
+    def enabled(self, name: str) -> bool:
+        return name in self.endpoint_urls
 
     def document(self, path: str) -> AuthorizationServerMetadata | None:
         """The discovery document served at ``path`` (``None``: not one of ours)."""
@@ -130,6 +163,101 @@ def _path(url: str) -> str:
     return urlsplit(url).path
 
 
+def _grant_types(settings: AttestoSettings, endpoints: Sequence[Endpoint]) -> tuple[str, ...]:
+    names = {e.name for e in endpoints}
+    if settings.grant_types_supported is None:
+        codes = ("authorization_code", "refresh_token") if "authorize" in names else ()
+        return (*codes, "client_credentials")
+    unknown = sorted(set(settings.grant_types_supported) - set(GRANT_TYPES))
+    if unknown:
+        raise ConfigurationError(
+            f"attesto.grant_types_supported: {unknown[0]} is not served (one of "
+            f"{', '.join(GRANT_TYPES)})"
+        )
+    return tuple(settings.grant_types_supported)
+
+
+def _client_auth(settings: AttestoSettings) -> ClientAuthPolicy:
+    unknown = sorted(set(settings.token_endpoint_auth_methods) - AUTH_METHODS)
+    if unknown:
+        raise ConfigurationError(
+            f"attesto.token_endpoint_auth_methods: unknown method {unknown[0]}"
+        )
+    try:
+        return ClientAuthPolicy(
+            methods=frozenset(cast("set[AuthMethod]", set(settings.token_endpoint_auth_methods)))
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"attesto.token_endpoint_auth_methods: {exc}") from None
+
+
+def _dpop(
+    settings: AttestoSettings, clock: Clock
+) -> tuple[DPoPVerifier | None, NonceSource | None]:
+    if not settings.dpop_enabled:
+        return None, None
+    try:
+        verifier = DPoPVerifier(clock=clock, policy=DPoPPolicy(algorithms=settings.dpop_algorithms))
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"attesto.dpop.algorithms: {exc}") from None
+    if settings.dpop_nonce == "off":
+        return verifier, None
+    if not settings.dpop_nonce_secret:
+        return verifier, HMACNonces.generate(clock=clock)
+    try:
+        return verifier, HMACNonces(settings.dpop_nonce_secret, clock=clock)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"attesto.dpop.nonce_secret: {exc}") from None
+
+
+def _token_endpoint(
+    settings: AttestoSettings,
+    keystore: Keystore,
+    host: HostPolicy,
+    clock: Clock,
+    grant_types: tuple[str, ...],
+    emit: Callable[[Event], None],
+) -> TokenEndpoint | None:
+    if host.client_store is None:
+        return None
+    for resource in (*settings.resources, settings.default_resource):
+        if resource is not None and ("#" in resource or "://" not in resource):
+            raise ConfigurationError(f"attesto.resources: {resource!r} is not an absolute URI")
+    policy = TokenPolicy(
+        issuer=settings.issuer,
+        grant_types=frozenset(grant_types),
+        catalog=ScopeCatalog.of(settings.scopes_supported),
+        resources=frozenset(settings.resources),
+        default_resource=settings.default_resource,
+        access_token_ttl=settings.access_token_ttl,
+        refresh_token_ttl=settings.refresh_token_ttl,
+        refresh_family_ttl=settings.refresh_family_ttl,
+        refresh_grace=0,
+    )
+    id_tokens = None
+    if "openid" in settings.scopes_supported:
+        id_tokens = IDTokenMinter(keystore, issuer=settings.issuer, clock=clock)
+    service = TokenService(
+        policy,
+        minter=AccessTokenMinter(
+            keystore, issuer=settings.issuer, clock=clock, lifetime=settings.access_token_ttl
+        ),
+        scope_policy=host.scope_policy,
+        clock=clock,
+        emit=emit,
+        principal_store=host.principal_store,
+        id_token_minter=id_tokens,
+    )
+    verifier, nonces = _dpop(settings, clock)
+    return TokenEndpoint(
+        client_store=host.client_store,
+        client_auth=_client_auth(settings),
+        service=service,
+        dpop=verifier,
+        nonces=nonces,
+    )
+
+
 def build_server(
     settings: AttestoSettings,
     keystore: Keystore,
@@ -137,28 +265,38 @@ def build_server(
     route_prefix: str,
     host: HostPolicy,
     stores: StoreFactory,
+    clock: Clock,
+    emit: Callable[[Event], None] = lambda event: None,
     endpoints: tuple[Endpoint, ...] = ENDPOINTS,
-    grant_types: tuple[str, ...] = GRANT_TYPES,
-    auth_methods: tuple[str, ...] = (),
-    auth_signing_algs: tuple[str, ...] = (),
 ) -> AuthorizationServer:
-    """Compute the endpoint URLs and the discovery documents of the mounted server.
-
-    ``auth_methods`` are the client authentication methods the endpoints enforce (empty
-    when no endpoint authenticates clients yet).
-    """
+    """Resolve what the mounted endpoints run with, their URLs and the discovery documents
+    that advertise exactly the enabled endpoints and the methods they enforce."""
+    grant_types = _grant_types(settings, endpoints)
+    token = _token_endpoint(settings, keystore, host, clock, grant_types, emit)
+    enabled = [e for e in endpoints if token is not None or e.name not in CLIENT_ENDPOINTS]
     origin = _origin(settings.issuer)
-    urls = {e.name: f"{origin}{route_prefix}{e.path}" for e in endpoints}
-    members: dict[str, Any] = {e.member: urls[e.name] for e in endpoints}
+    urls = {e.name: f"{origin}{route_prefix}{e.path}" for e in enabled}
+    members: dict[str, Any] = {e.member: urls[e.name] for e in enabled}
+    auth: dict[str, Any] = {"grant_types_supported": ()}
+    if token is not None:
+        auth = {
+            "grant_types_supported": grant_types,
+            "token_endpoint_auth_methods_supported": tuple(
+                token.client_auth.token_endpoint_auth_methods_supported
+            ),
+            "token_endpoint_auth_signing_alg_values_supported": tuple(
+                token.client_auth.token_endpoint_auth_signing_alg_values_supported
+            ),
+        }
+        if token.dpop is not None:
+            auth["dpop_signing_alg_values_supported"] = token.dpop.policy.algorithms
     openid = "openid" in settings.scopes_supported
     config = AuthorizationServerConfig(
         issuer=settings.issuer,
         jwks_uri=f"{origin}/.well-known/jwks.json",
         scopes_supported=settings.scopes_supported,
         response_modes_supported=("query",),
-        grant_types_supported=grant_types,
-        token_endpoint_auth_methods_supported=auth_methods,
-        token_endpoint_auth_signing_alg_values_supported=auth_signing_algs,
+        **auth,
         **members,
     )
     metadata = authorization_server_metadata(config)
@@ -187,4 +325,7 @@ def build_server(
         metadata_paths=MappingProxyType(paths),
         host=host,
         stores=stores,
+        settings=settings,
+        clock=clock,
+        token=token,
     )

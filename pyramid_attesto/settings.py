@@ -84,6 +84,13 @@ def _storage(key: str, value: object) -> str:
     return text
 
 
+def _dpop_nonce(key: str, value: object) -> str:
+    text = str(value).strip()
+    if text not in ("off", "hmac"):
+        raise ConfigurationError(f"{key}: off or hmac")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One ``attesto.*`` key: its parser, its default (absent = required) and its help."""
@@ -138,6 +145,35 @@ SETTINGS: Mapping[str, Setting] = {
     "refresh_successor_secret": Setting(
         _str, None, help="Enables the refresh grace window (at least 32 bytes)."
     ),
+    # The token endpoint (pyramid_attesto.server).
+    "grant_types_supported": Setting(
+        _list, None, help="The grant types served; default: every grant this version serves."
+    ),
+    "token_endpoint_auth_methods": Setting(
+        _list,
+        ("client_secret_basic", "client_secret_post", "private_key_jwt", "none"),
+        help="The client authentication methods enabled (and advertised).",
+    ),
+    "resources": Setting(_list, (), help="RFC 8707 resource allow-list (audiences)."),
+    "default_resource": Setting(
+        _str, None, help="The audience of a token requested without resource (default: issuer)."
+    ),
+    "refresh_family_ttl": Setting(
+        _seconds, 90 * 24 * 3600, help="Absolute lifetime of a refresh-token family."
+    ),
+    "max_body_bytes": Setting(_seconds, 65536, help="Largest request body accepted."),
+    "dpop.enabled": Setting(_bool, True, help="Issue DPoP-bound tokens (RFC 9449)."),
+    "dpop.algorithms": Setting(
+        _list,
+        ("ES256", "ES384", "ES512", "PS256", "RS256", "EdDSA"),
+        help="DPoP proof algorithms accepted.",
+    ),
+    "dpop.nonce": Setting(
+        _dpop_nonce, "off", help="off, or hmac (stateless nonces from attesto.dpop.nonce_secret)."
+    ),
+    "dpop.nonce_secret": Setting(
+        _list, (), help="HMAC nonce secrets (first signs); none: a per-process secret."
+    ),
 }
 """Every ``attesto.*`` key this version understands (without the prefix)."""
 
@@ -165,6 +201,21 @@ class AttestoSettings:
     storage: str | None = None
     sqlalchemy_url: str | None = None
     refresh_successor_secret: str | None = None
+    grant_types_supported: tuple[str, ...] | None = None
+    token_endpoint_auth_methods: tuple[str, ...] = (
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    )
+    resources: tuple[str, ...] = ()
+    default_resource: str | None = None
+    refresh_family_ttl: int = 90 * 24 * 3600
+    max_body_bytes: int = 65536
+    dpop_enabled: bool = True
+    dpop_algorithms: tuple[str, ...] = ("ES256", "ES384", "ES512", "PS256", "RS256", "EdDSA")
+    dpop_nonce: str = "off"
+    dpop_nonce_secret: tuple[str, ...] = ()
 
 
 def _is_loopback_host(host: str) -> bool:

@@ -3,12 +3,21 @@ run (RSA key generation is slow) and an app factory."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from typing import Any, ClassVar
+from urllib.parse import quote_plus
 
 from pyramid.config import Configurator
 from webtest import TestApp
 
+from pyramid_attesto.core.clients import Client
+from pyramid_attesto.core.host import Event, Principal
 from pyramid_attesto.core.keys import StaticKeystore, generate_key, private_signer
+from pyramid_attesto.core.secret import constant_time_equals, hash_secret
+from pyramid_attesto.core.stores import Stores
+from pyramid_attesto.core.tokens import AccessToken, AccessTokenVerifier
+from pyramid_attesto.runtime import get_attesto
+from pyramid_attesto.server import get_server
 
 ISSUER = "https://id.example"
 KEYSTORE = StaticKeystore(
@@ -30,3 +39,115 @@ def make_app(
         for name, value in (directives or {}).items():
             getattr(config, name)(value)
     return TestApp(config.make_wsgi_app())
+
+
+# -- a small host policy -----------------------------------------------------------------
+
+SECRETS = {"svc": "svc-secret-0123456789", "svc-post": "post-secret-0123456789"}
+SECRETS["web"] = "web-secret-0123456789"
+SECRETS["dpop-svc"] = "dpop-secret-0123456789"
+
+CLIENTS = {
+    "svc": Client(client_id="svc", grant_types=("client_credentials",), scope="read write"),
+    "svc-post": Client(
+        client_id="svc-post",
+        token_endpoint_auth_method="client_secret_post",
+        grant_types=("client_credentials",),
+        scope="read",
+    ),
+    "dpop-svc": Client(
+        client_id="dpop-svc",
+        grant_types=("client_credentials",),
+        scope="read",
+        dpop_bound_access_tokens=True,
+    ),
+    "web": Client(
+        client_id="web",
+        redirect_uris=("https://app.example/cb",),
+        grant_types=("authorization_code", "refresh_token"),
+        scope="openid read write offline_access",
+    ),
+    "pub": Client(
+        client_id="pub",
+        token_endpoint_auth_method="none",
+        application_type="native",
+        redirect_uris=("http://127.0.0.1/cb",),
+        grant_types=("authorization_code", "refresh_token"),
+        scope="read write",
+    ),
+    "cc-pub": Client(
+        client_id="cc-pub",
+        token_endpoint_auth_method="none",
+        grant_types=("client_credentials",),
+        scope="read",
+    ),
+}
+HASHES = {cid: hash_secret(secret) for cid, secret in SECRETS.items()}
+
+
+class HostClients:
+    """Clients with SHA-256 hashed secrets (pyramid_attesto.core.clients.ClientStore)."""
+
+    def load_client(self, client_id: str) -> Client | None:
+        return CLIENTS.get(client_id)
+
+    def verify_client_secret(self, client: Client, secret: str) -> bool:
+        expected = HASHES.get(client.client_id)
+        return expected is not None and constant_time_equals(hash_secret(secret), expected)
+
+    def client_secret_for_jwt(self, client: Client) -> str | None:
+        return None
+
+
+class HostPrincipals:
+    disabled: ClassVar[set[str]] = set()
+
+    def load_principal(self, subject: str) -> Principal | None:
+        if subject in self.disabled:
+            return None
+        return Principal(subject)
+
+
+HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "id.example"}
+SCOPES = "openid read write admin offline_access"
+
+
+def as_app(settings: dict[str, Any] | None = None, **directives: Any) -> TestApp:
+    """An app with the test host's clients and principals, reached over https."""
+    app = make_app(
+        {"attesto.issuer": ISSUER, "attesto.scopes_supported": SCOPES, **(settings or {})},
+        directives={
+            "set_attesto_client_store": HostClients(),
+            "set_attesto_principal_store": HostPrincipals(),
+            **directives,
+        },
+    )
+    app.extra_environ = dict(HTTPS)
+    return app
+
+
+def basic(client_id: str, secret: str | None = None) -> dict[str, str]:
+    """An ``Authorization: Basic`` header (RFC 6749 §2.3.1 form-encoding first)."""
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret or SECRETS[client_id])}"
+    return {"Authorization": "Basic " + base64.b64encode(raw.encode()).decode()}
+
+
+def verify_access_token(app: TestApp, token: str, audience: str = ISSUER) -> AccessToken:
+    runtime = get_attesto(app.app.registry)
+    return AccessTokenVerifier(
+        runtime.keystore, issuer=ISSUER, audience=audience, clock=runtime.clock
+    ).verify(token)
+
+
+def events(app: TestApp) -> list[Event]:
+    seen: list[Event] = []
+    app.app.registry.registerHandler(seen.append, (Event,))
+    return seen
+
+
+def stores(app: TestApp) -> Stores:
+    from pyramid.request import Request
+
+    request = Request.blank("/")
+    request.registry = app.app.registry
+    return get_server(app.app.registry).stores(request)

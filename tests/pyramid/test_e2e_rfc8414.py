@@ -4,7 +4,7 @@ Connect Discovery 1.0), served at the root under any route prefix (DESIGN.md D3)
 from __future__ import annotations
 
 import pytest
-from asrv_support import ES256_ONLY, ISSUER, make_app
+from asrv_support import ES256_ONLY, ISSUER, as_app, make_app
 from pyramid.exceptions import ConfigurationExecutionError
 from pyramid.interfaces import IRoutesMapper
 
@@ -30,8 +30,17 @@ def test_metadata_at_the_root_rfc8414_3() -> None:
     assert "WWW-Authenticate" not in res.headers
 
 
-def test_metadata_advertises_only_mounted_endpoints_rfc8414_2() -> None:
+def test_metadata_advertises_only_enabled_endpoints_rfc8414_2() -> None:
+    # Without a client store no client endpoint is served, and none is advertised.
     app = _app({"attesto.issuer": ISSUER})
+    doc = app.get("/.well-known/oauth-authorization-server").json
+    assert not {k for k in doc if k.endswith("_endpoint")}
+    assert doc["grant_types_supported"] == []
+    app.post("/oauth/token", status=404)
+
+
+def test_metadata_advertises_what_the_token_endpoint_enforces_rfc8414_2() -> None:
+    app = as_app()
     doc = app.get("/.well-known/oauth-authorization-server").json
     advertised = {k: v for k, v in doc.items() if k.endswith("_endpoint")}
     assert set(advertised) == {e.member for e in ENDPOINTS}
@@ -39,6 +48,32 @@ def test_metadata_advertises_only_mounted_endpoints_rfc8414_2() -> None:
     patterns = {r.pattern for r in mapper.get_routes()}
     for url in advertised.values():
         assert url.removeprefix(ISSUER) in patterns
+    assert doc["token_endpoint"] == "https://id.example/oauth/token"
+    assert doc["grant_types_supported"] == ["client_credentials"]
+    assert doc["token_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+        "private_key_jwt",
+    ]
+    assert "RS256" in doc["token_endpoint_auth_signing_alg_values_supported"]
+    assert "none" not in doc["token_endpoint_auth_signing_alg_values_supported"]
+    assert doc["dpop_signing_alg_values_supported"][0] == "ES256"
+
+
+def test_metadata_follows_the_settings_rfc8414_2() -> None:
+    app = as_app(
+        {
+            "attesto.token_endpoint_auth_methods": "client_secret_basic",
+            "attesto.dpop.enabled": "false",
+            "attesto.grant_types_supported": "client_credentials refresh_token",
+        }
+    )
+    doc = app.get("/.well-known/oauth-authorization-server").json
+    assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_basic"]
+    assert "token_endpoint_auth_signing_alg_values_supported" not in doc
+    assert "dpop_signing_alg_values_supported" not in doc
+    assert doc["grant_types_supported"] == ["client_credentials", "refresh_token"]
 
 
 def test_metadata_stays_at_the_root_under_a_prefix_d3() -> None:

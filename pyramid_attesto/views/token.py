@@ -1,0 +1,81 @@
+"""The token endpoint, ``POST {prefix}/token`` (RFC 6749 §3.2): parse, authenticate the
+client, verify the DPoP proof, run the grant in core, render.
+
+Every response carries ``Cache-Control: no-store`` (RFC 6749 §5.1). Errors are *returned*
+with ``x-tm: commit`` (DESIGN.md rule 3) so a consumed code, a revoked family or a replay
+record commits with the error. With DPoP nonces on, a proof without a valid nonce gets
+``400 use_dpop_nonce`` and a ``DPoP-Nonce`` header (RFC 9449 §8); successful responses carry
+a fresh nonce too (§8.2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.httpexceptions import HTTPNotFound
+from pyramid.response import Response
+
+from pyramid_attesto.core.client_auth import ClientAuthRequest, authenticate_client
+from pyramid_attesto.core.dpop import DPoPProof, single_dpop_header
+from pyramid_attesto.core.errors import OAuthError
+from pyramid_attesto.core.grants import TokenRequest
+from pyramid_attesto.responses import json_response, oauth_error_response
+from pyramid_attesto.server import AuthorizationServer, TokenEndpoint, get_server
+from pyramid_attesto.views._http import Form, check_https, method_not_allowed, parse_form
+
+__all__ = ["authenticate", "token_view"]
+
+
+def authenticate(
+    request: Any, server: AuthorizationServer, endpoint: TokenEndpoint, form: Form, name: str
+) -> Any:
+    """Authenticate the client of a request to endpoint ``name`` (RFC 6749 §2.3)."""
+    return authenticate_client(
+        ClientAuthRequest(
+            form=form,
+            issuer=server.issuer,
+            endpoint_url=server.endpoint_urls[name],
+            authorization=request.headers.get("Authorization"),
+            token_endpoint_url=server.endpoint_urls.get("token"),
+            client_certificate=None,
+        ),
+        store=endpoint.client_store,
+        replay_store=request.attesto_stores.replay,
+        policy=endpoint.client_auth,
+        clock=server.clock,
+    )
+
+
+def _proof(request: Any, server: AuthorizationServer, endpoint: TokenEndpoint) -> DPoPProof | None:
+    header = request.headers.get("DPoP")
+    if header is None or endpoint.dpop is None:
+        return None
+    return endpoint.dpop.verify(
+        single_dpop_header([header]),
+        htm=request.method,
+        htu=server.endpoint_urls["token"],
+        nonces=endpoint.nonces,
+    )
+
+
+def token_view(request: Any) -> Response:
+    server = get_server(request.registry)
+    endpoint = server.token
+    if endpoint is None:
+        return HTTPNotFound()
+    if request.method != "POST":
+        return method_not_allowed(("POST",))
+    try:
+        check_https(request, server.settings)
+        form = parse_form(request, server.settings.max_body_bytes)
+        client = authenticate(request, server, endpoint, form, "token")
+        proof = _proof(request, server, endpoint)
+        body = endpoint.service.exchange(
+            TokenRequest(form=form, client=client, dpop=proof), request.attesto_stores
+        )
+    except OAuthError as error:
+        return oauth_error_response(error)
+    response = json_response(body)
+    if endpoint.nonces is not None:
+        response.headers["DPoP-Nonce"] = endpoint.nonces.issue()
+    return response
