@@ -4,9 +4,16 @@ run (RSA key generation is slow) and an app factory."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+import secrets
+import time
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from pyramid.config import Configurator
 from webtest import TestApp
 
@@ -151,3 +158,53 @@ def stores(app: TestApp) -> Stores:
     request = Request.blank("/")
     request.registry = app.app.registry
     return get_server(app.app.registry).stores(request)
+
+
+# -- DPoP proofs made with `cryptography` only (independent of core.dpop) ------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class DPoPKey:
+    """A client's P-256 DPoP key and its RFC 7638 thumbprint."""
+
+    def __init__(self) -> None:
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        numbers = self.private.public_key().public_numbers()
+        self.jwk = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": _b64(numbers.x.to_bytes(32, "big")),
+            "y": _b64(numbers.y.to_bytes(32, "big")),
+        }
+        canonical = json.dumps(
+            {k: self.jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":")
+        )
+        self.jkt = _b64(hashlib.sha256(canonical.encode()).digest())
+
+    def proof(
+        self,
+        htu: str = ISSUER + "/oauth/token",
+        htm: str = "POST",
+        *,
+        nonce: str | None = None,
+        iat: int | None = None,
+        jti: str | None = None,
+    ) -> str:
+        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk}
+        claims: dict[str, Any] = {
+            "jti": jti or secrets.token_urlsafe(16),
+            "htm": htm,
+            "htu": htu,
+            "iat": int(time.time()) if iat is None else iat,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        signing_input = (
+            _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(claims).encode())
+        ).encode()
+        der = self.private.sign(signing_input, ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return signing_input.decode() + "." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
