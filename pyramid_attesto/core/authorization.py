@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast, get_args
 
@@ -62,7 +62,7 @@ from .errors import (
     UnsupportedResponseType,
 )
 from .pkce import validate_challenge
-from .redirect_uris import match_redirect_uri
+from .redirect_uris import match_client_redirect_uri
 from .request_objects import RequestObjectPolicy, RequestObjectVerifier
 from .scopes import MAX_SCOPE_LENGTH, GrantedScopes, ScopeCatalog, parse_scope
 
@@ -285,7 +285,7 @@ class AuthorizationRequest:
         return RedirectableAuthorizationError(cause, self.target(issuer))
 
     def with_request_uri(self, request_uri: str) -> AuthorizationRequest:
-        return _replace(self, request_uri=request_uri)
+        return replace(self, request_uri=request_uri)
 
     # The pending form (DESIGN.md D13) --------------------------------------------------------
 
@@ -346,12 +346,6 @@ class AuthorizationRequest:
             ui_locales=_strings(data, "ui_locales"),
             request_object=_field(data, "request_object", bool),
         )
-
-
-def _replace(request: AuthorizationRequest, **changes: Any) -> AuthorizationRequest:
-    values = {name: getattr(request, name) for name in request.__dataclass_fields__}
-    values.update(changes)
-    return AuthorizationRequest(**values)
 
 
 def _field(data: Mapping[str, Any], name: str, kind: type[Any]) -> Any:
@@ -711,11 +705,8 @@ class AuthorizationRequestValidator:
                     InvalidRequest("redirect_uri is required", reason="missing_redirect_uri")
                 )
             return registered[0], False
-        if not match_redirect_uri(
-            requested,
-            registered,
-            allow_loopback_any_port=client.native,
-            allow_localhost=self.policy.allow_localhost,
+        if not match_client_redirect_uri(
+            client, requested, allow_localhost=self.policy.allow_localhost
         ):
             raise _local(
                 InvalidRequest(
@@ -960,9 +951,11 @@ def request_object_parameters(claims: Mapping[str, Any]) -> dict[str, list[str]]
         ):
             params[name] = list(value)
         else:
+            # The member's name is echoed only when it is a parameter we know: a description
+            # never carries a client-chosen string (RFC 6749 §5.2 limits its characters).
             raise InvalidRequestObject(
                 f"the request object member {name} has the wrong type"
-                if _VSCHAR.match(name) and len(name) <= 64
+                if name in _KNOWN_PARAMETERS or name in _REPEATABLE
                 else "a request object member has the wrong type",
                 reason="member_type",
             )

@@ -7,7 +7,7 @@ What is here:
 
   ==================  =============================================================
   ``too_large``       the proof is longer than :attr:`DPoPPolicy.max_size` (checked
-                      before any base64 decoding, RFC 8725 §3.x / DESIGN.md D6)
+                      before any base64 decoding, DESIGN.md D6)
   ``malformed``       not a compact JWS of exactly three base64url segments whose
                       header and payload are JSON objects (§4.3 item 2)
   ``typ``             ``typ`` is not ``dpop+jwt`` (§4.2, §4.3 item 4)
@@ -55,8 +55,9 @@ What is here:
 - Replay (§11.1) is *not* claimed by verification. DESIGN.md rule 7: the caller claims
   :attr:`DPoPProof.replay_key` with :func:`claim_replay` only after the access token or the
   grant verified, so anonymous callers cannot grow the replay store.
-- :class:`DPoPKeyCache`: a bounded LRU from the key's public members to the imported key and
-  its RFC 7638 thumbprint, so a returning client's proof costs no key import (rule 11).
+- :class:`DPoPKeyCache`: bounded LRUs from the key's public members to the imported key and
+  its RFC 7638 thumbprint, and from a header segment to the outcome of its checks, so a
+  returning client's proof costs no key import and no header parse (DESIGN.md rule 11).
 - Server nonces: :class:`HMACNonces` (stateless, time-windowed, a shared and rotatable secret
   list, valid on every node) and :class:`StoreNonces` (over
   :class:`~pyramid_attesto.core.stores.DPoPNonceStore`).
@@ -84,7 +85,7 @@ from joserfc import jws
 from joserfc.errors import JoseError, MissingAlgorithmError, SecurityWarning
 from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
-from joserfc.util import urlsafe_b64decode
+from joserfc.util import json_b64decode, urlsafe_b64decode
 
 from .clock import Clock, SystemClock
 from .encoding import b64url_decode, b64url_encode
@@ -163,8 +164,13 @@ def _refuse_constant(name: str) -> NoReturn:
 
 
 def compute_ath(access_token: str) -> str:
-    """``ath``: base64url(SHA-256(ASCII(access token))) (RFC 9449 §4.2)."""
-    return sha256_b64url(access_token.encode("ascii"))
+    """``ath``: base64url(SHA-256(ASCII(access token))) (RFC 9449 §4.2).
+
+    >>> compute_ath("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU")
+    'fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo'
+    """
+    # UTF-8 is ASCII for every valid token, and never raises on an invalid one.
+    return sha256_b64url(access_token)
 
 
 # -- policy --------------------------------------------------------------------------------
@@ -218,7 +224,8 @@ class DPoPPolicy:
 
     @property
     def replay_ttl(self) -> int:
-        """How long a proof can be accepted, hence how long its replay record must live."""
+        """The longest a replay record must live, counted from when its proof is verified
+        (an ``iat`` up to ``max_future`` ahead, then ``max_age``): for sizing replay stores."""
         return self.max_age + self.max_future + 1
 
 
@@ -324,22 +331,26 @@ def _identify(jwk: dict[str, Any]) -> tuple[str, ...]:
     return tuple(ident)
 
 
-def _check_members(ident: tuple[str, ...]) -> None:
+def _check_members(ident: tuple[str, ...], min_rsa_bits: int) -> None:
     """Canonical base64url of the full size, so that one key has exactly one cache entry and
-    one thumbprint (RFC 7518 §6.2.1.2, §6.3.1.1; RFC 8037 §2)."""
+    one thumbprint (RFC 7518 §6.2.1.2, §6.3.1.1; RFC 8037 §2); RSA moduli long enough."""
     kty = ident[0]
     size: int | None = None
     if kty != "RSA":
         size = _COORDINATE_BYTES.get(ident[1])
         if size is None or (kty == "OKP") != ident[1].startswith("Ed"):
             _fail("invalid_jwk", "the DPoP proof jwk has an unsupported curve")
+    raw: list[bytes] = []
     for value in ident[1 + (size is not None) :]:
         try:
-            raw = b64url_decode(value)
+            member = b64url_decode(value)
         except ValueError:
             _fail("invalid_jwk", "a DPoP proof jwk member is not base64url")
-        if not raw or (len(raw) != size if size is not None else raw[0] == 0):
+        if not member or (len(member) != size if size is not None else member[0] == 0):
             _fail("invalid_jwk", "a DPoP proof jwk member has the wrong size")
+        raw.append(member)
+    if kty == "RSA" and int.from_bytes(raw[1], "big").bit_length() < min_rsa_bits:
+        _fail("weak_key", "the DPoP proof RSA key is too short")
 
 
 def _rsa_bits(key: RSAKey) -> int:
@@ -347,7 +358,7 @@ def _rsa_bits(key: RSAKey) -> int:
 
 
 def _import(ident: tuple[str, ...], min_rsa_bits: int) -> _KeyEntry:
-    _check_members(ident)
+    _check_members(ident, min_rsa_bits)
     kty = ident[0]
     key: Key
     try:
@@ -359,8 +370,6 @@ def _import(ident: tuple[str, ...], min_rsa_bits: int) -> _KeyEntry:
             key = RSAKey.import_key({"kty": "RSA", "e": ident[1], "n": ident[2]})
     except (JoseError, ValueError, TypeError, KeyError):
         _fail("invalid_jwk", "the DPoP proof jwk is not a valid public key")
-    if isinstance(key, RSAKey) and _rsa_bits(key) < min_rsa_bits:
-        _fail("weak_key", "the DPoP proof RSA key is too short")
     crv = None if kty == "RSA" else ident[1]
     return _KeyEntry(key, key.thumbprint(), kty, crv)
 
@@ -437,7 +446,9 @@ def verify_proof(
     for its ``reason`` values) or :class:`~pyramid_attesto.core.errors.UseDPoPNonce`. The
     replay is not claimed here (DESIGN.md rule 7).
     """
-    if not isinstance(proof, str) or len(proof) > policy.max_size:
+    if not isinstance(proof, str):
+        _fail("malformed", "the DPoP proof is not a well-formed JWT")
+    if len(proof) > policy.max_size:
         _fail("too_large", "the DPoP proof is too large")
     parts = proof.split(".")
     if len(parts) != 3 or not proof.isascii():
@@ -542,6 +553,9 @@ def _check_header(proof: str, policy: DPoPPolicy, cache: DPoPKeyCache | None) ->
         if not isinstance(header, dict):
             raise ValueError("header")
     except MissingAlgorithmError:
+        # joserfc looks for "alg" before it looks at the type: an array is malformed.
+        if not isinstance(json_b64decode(proof.partition(".")[0].encode("ascii")), dict):
+            _fail("malformed", "the DPoP proof is not a well-formed JWT")
         _fail("alg", "the DPoP proof has no alg")
     except (JoseError, ValueError, TypeError):
         _fail("malformed", "the DPoP proof is not a well-formed JWT")
@@ -835,9 +849,11 @@ def build_proof(
     ``htu`` loses its query and fragment; ``jti`` defaults to 128 random bits; ``iat`` to the
     clock's now; ``alg`` to ES256/384/512 by curve, EdDSA for OKP and PS256 for RSA.
     """
+    kty = key.key_type
+    if kty not in _PUBLIC_MEMBERS:
+        raise ValueError("a DPoP proof needs an asymmetric key")
     if not key.is_private:
         raise ValueError("a DPoP proof is signed with a private key")
-    kty = key.key_type
     if alg is None:
         alg = "PS256" if kty == "RSA" else _DEFAULT_ALG_FOR_CURVE[str(key.get("crv"))]
     if alg not in SUPPORTED_ALGORITHMS:

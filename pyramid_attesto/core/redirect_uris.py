@@ -37,10 +37,12 @@ from collections.abc import Sequence
 from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
+from .clients import Client
 from .errors import InvalidRedirectURI
 
 __all__ = [
     "MAX_REDIRECT_URI_LENGTH",
+    "match_client_redirect_uri",
     "match_redirect_uri",
     "validate_redirect_uri_for_registration",
 ]
@@ -124,6 +126,17 @@ def match_redirect_uri(
     if wanted is None:
         return False
     return any(_loopback(uri, allow_localhost) == wanted for uri in registered)
+
+
+def match_client_redirect_uri(client: Client, requested: str, *, allow_localhost: bool) -> bool:
+    """:func:`match_redirect_uri` against ``client.redirect_uris``, with the any-port
+    loopback exception for native clients only (RFC 8252 §7.3, DESIGN.md rule 5)."""
+    return match_redirect_uri(
+        requested,
+        client.redirect_uris,
+        allow_loopback_any_port=client.native,
+        allow_localhost=allow_localhost,
+    )
 
 
 def _refuse(description: str, reason: str) -> InvalidRedirectURI:

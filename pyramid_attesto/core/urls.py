@@ -71,6 +71,8 @@ def _normalize_host(host: str) -> str:
             raise InvalidURL("host")
         literal = host[1:-1]
         # IPvFuture and zone identifiers (RFC 6874) have no place in a public URL.
+        if "%" in literal:
+            raise InvalidURL("host")
         try:
             ipaddress.IPv6Address(literal)
         except ValueError:

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from pyramid_attesto.core import redirect_uris
+from pyramid_attesto.core.clients import Client
 from pyramid_attesto.core.errors import InvalidRedirectURI, is_valid_description
 from pyramid_attesto.core.redirect_uris import (
     MAX_REDIRECT_URI_LENGTH,
+    match_client_redirect_uri,
     match_redirect_uri,
     validate_redirect_uri_for_registration,
 )
@@ -132,6 +134,23 @@ def test_loopback_port_bounds_rfc8252_7_3() -> None:
     assert not match_redirect_uri(
         "http://127.0.0.1:0/cb", registered, allow_loopback_any_port=True, allow_localhost=False
     )
+
+
+def test_any_port_loopback_is_for_native_clients_only_rfc8252_7_3() -> None:
+    """RFC 8252 §7.3 is about native apps: a web client's loopback URI matches exactly."""
+    registered = ["http://127.0.0.1/cb", "http://localhost/cb"]
+    native = Client(
+        client_id="n",
+        token_endpoint_auth_method="none",
+        application_type="native",
+        redirect_uris=registered,
+    )
+    web = Client(client_id="w", redirect_uris=registered)
+    assert match_client_redirect_uri(native, "http://127.0.0.1:5000/cb", allow_localhost=False)
+    assert not match_client_redirect_uri(native, "http://localhost:5000/cb", allow_localhost=False)
+    assert match_client_redirect_uri(native, "http://localhost:5000/cb", allow_localhost=True)
+    assert not match_client_redirect_uri(web, "http://127.0.0.1:5000/cb", allow_localhost=True)
+    assert match_client_redirect_uri(web, "http://127.0.0.1/cb", allow_localhost=True)
 
 
 def test_doctests() -> None:

@@ -118,7 +118,7 @@ def test_aud_may_be_an_array_containing_the_issuer_rfc7519_4_1_3() -> None:
     verifier(FAPI).verify(request_object(body), CLIENT)
 
 
-def test_unknown_kid_refetches_once_for_a_jwks_uri_client() -> None:
+def test_unknown_kid_refetches_once_for_a_jwks_uri_client_rfc7517_4_5() -> None:
     rotated = Client(
         client_id="s6BhdRkqt3",
         token_endpoint_auth_method="private_key_jwt",
