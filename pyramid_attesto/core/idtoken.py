@@ -44,7 +44,9 @@ __all__ = [
 ]
 
 ID_TOKEN_TYP: Final = "JWT"  # noqa: S105  (a media type)
+"""The header ``typ`` of our ID tokens (RFC 7519 §5.1); the access-token verifier refuses it."""
 DEFAULT_ID_TOKEN_LIFETIME: Final = 600
+"""Seconds an ID token is valid for unless configured otherwise."""
 
 _REGISTERED: Final = frozenset(
     {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "acr", "amr"}

@@ -35,7 +35,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Final, Literal, NotRequired, Protocol, TypedDict, cast, get_args
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Literal,
+    NotRequired,
+    Protocol,
+    TypedDict,
+    cast,
+    get_args,
+)
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
@@ -74,7 +84,9 @@ Algorithm = Literal["ES256", "EdDSA", "RS256", "PS256"]
 """The JWS ``alg`` values this library signs and verifies with (RFC 7518 §3.1, RFC 8037 §3.1)."""
 
 SIGNING_ALGORITHMS: Final[tuple[Algorithm, ...]] = get_args(Algorithm)
+"""Every :data:`Algorithm`, in order of preference."""
 DEFAULT_ALGORITHM: Final[Algorithm] = "ES256"
+"""What access tokens are signed with unless configured otherwise."""
 ID_TOKEN_DEFAULT_ALGORITHM: Final[Algorithm] = "RS256"  # noqa: S105  (an alg name)
 """OpenID Connect Core §15.1: every OP must be able to sign ID tokens with RS256."""
 MIN_RSA_BITS: Final = 2048
@@ -89,8 +101,9 @@ _PUBLIC_MEMBERS: Final[dict[str, tuple[str, ...]]] = {
     "OKP": ("crv", "x"),
     "RSA": ("n", "e"),
 }
-_PRIVATE_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-_OUR_MEMBERS: Final = frozenset({"active"})
+# What is handed to joserfc: the key material only (RFC 7518 §6, RFC 8037 §2). ``alg``, ``use``,
+# ``kid`` and ``key_ops`` are checked here; ``x5c`` and friends are not used.
+_MATERIAL: Final = frozenset({"kty", "crv", "x", "y", "n", "e", "d", "p", "q", "dp", "dq", "qi"})
 
 
 class PublicJWK(TypedDict):
@@ -292,7 +305,9 @@ def _import(jwk: Mapping[str, Any]) -> VerificationKey:
     # we refuse them outright.
     if jwk.get("kty") == "RSA":
         _refuse_small_rsa(_rsa_bits(jwk))
-    data = {k: v for k, v in jwk.items() if k not in _OUR_MEMBERS}
+    data = {k: v for k, v in jwk.items() if k in _MATERIAL}
+    if jwk.get("alg") is not None:
+        data["alg"] = jwk["alg"]  # so joserfc refuses to verify with it under another alg
     try:
         key = import_key(data)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -319,6 +334,10 @@ def _entry(jwk: Mapping[str, Any], *, kid: str | None = None) -> _Entry:
         raise ConfigurationError(f'key use {use!r} refused: signing keys need "use": "sig"')
     alg = _check_alg(jwk)
     key = _import(jwk)
+    key_ops = jwk.get("key_ops")
+    needed = "sign" if key.is_private else "verify"
+    if key_ops is not None and (not isinstance(key_ops, list) or needed not in key_ops):
+        raise ConfigurationError(f'key_ops must include "{needed}" (RFC 7517 §4.3)')
     if kid is None:
         kid = jwk.get("kid")
     if kid is None:
@@ -456,9 +475,15 @@ class FileKeystore(StaticKeystore):
         if not paths:
             raise ConfigurationError("FileKeystore needs at least one key file")
         self.paths: tuple[Path, ...] = tuple(Path(p) for p in paths)
+        algs = {Path(p): alg for p, alg in (pem_algorithms or {}).items()}
+        stray = set(algs) - set(self.paths)
+        if stray:
+            raise ConfigurationError(
+                f"pem_algorithms names files that are not loaded: {sorted(map(str, stray))}"
+            )
         entries: list[_Entry] = []
         for path in self.paths:
-            entries.extend(_read_file(path, (pem_algorithms or {}).get(str(path))))
+            entries.extend(_read_file(path, algs.get(path)))
         signers, published = _choose_active(entries)
         super().__init__(signers, published)
 
@@ -586,3 +611,8 @@ def generate_development_keystore(
         ", ".join(algorithms),
     )
     return StaticKeystore(signers, ephemeral=True)
+
+
+if TYPE_CHECKING:  # mypy checks that the implementations satisfy the Protocols
+    _signer: type[Signer] = LocalSigner
+    _keystore: type[Keystore] = StaticKeystore

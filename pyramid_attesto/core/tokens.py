@@ -47,6 +47,7 @@ __all__ = [
 ACCESS_TOKEN_TYP: Final = "at+jwt"  # noqa: S105  (a media type)
 """RFC 9068 §2.1 (``application/at+jwt`` is accepted on verification, §4)."""
 DEFAULT_ACCESS_TOKEN_LIFETIME: Final = 900
+"""Seconds an access token is valid for unless configured otherwise."""
 DEFAULT_LEEWAY: Final = 30
 """Seconds of clock skew tolerated on ``exp``, ``nbf`` and ``iat``."""
 PRINCIPAL_KIND_CLAIM: Final = "principal_kind"

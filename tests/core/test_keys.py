@@ -12,8 +12,14 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from joserfc import jws
+from joserfc.errors import BadSignatureError, SecurityWarning
 
+from pyramid_attesto.core.clock import FrozenClock
 from pyramid_attesto.core.encoding import b64url_decode, b64url_encode
 from pyramid_attesto.core.errors import ConfigurationError
 from pyramid_attesto.core.keys import (
@@ -26,6 +32,7 @@ from pyramid_attesto.core.keys import (
     private_signer,
     public_jwk,
 )
+from pyramid_attesto.core.tokens import AccessTokenClaims, AccessTokenMinter, AccessTokenVerifier
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 VECTORS: dict[str, Any] = json.loads((FIXTURES / "rfc_jose_vectors.json").read_text())
@@ -87,6 +94,31 @@ def test_es256_signature_of_rfc7515_a3_verifies_with_cryptography() -> None:
     numbers.public_key().verify(der, f"{header}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
     with pytest.raises(InvalidSignature):
         numbers.public_key().verify(der, f"{header}.{payload}x".encode(), ec.ECDSA(hashes.SHA256()))
+
+
+def test_rfc7515_a3_verifies_with_joserfc_and_the_keystores_imported_key() -> None:
+    vector = VECTORS["rfc7515_a3"]
+    public = {k: vector["jwk"][k] for k in ("kty", "crv", "x", "y")}
+    store = StaticKeystore([], published=[public])
+    kid = store.jwks()["keys"][0]["kid"]
+    key = store.verification_key(kid, "ES256")
+    assert key is not None
+    verified = jws.deserialize_compact(vector["jws"], key, algorithms=["ES256"])
+    assert verified.payload.decode() == vector["payload"]
+    header, payload, signature = vector["jws"].split(".")
+    with pytest.raises(BadSignatureError):
+        jws.deserialize_compact(f"{header}.{payload}.{signature[::-1]}", key, algorithms=["ES256"])
+
+
+def test_rfc8037_a4_verifies_with_joserfc_and_the_keystores_imported_key() -> None:
+    vector = VECTORS["rfc8037_a"]
+    store = StaticKeystore([], published=[{k: vector["jwk"][k] for k in ("kty", "crv", "x")}])
+    key = store.verification_key(vector["thumbprint"], "EdDSA")
+    assert key is not None
+    # joserfc's registry warns on the EdDSA name (RFC 9864); our decoder bypasses the warning.
+    with pytest.warns(SecurityWarning, match="RFC 9864"):
+        verified = jws.deserialize_compact(vector["jws"], key, algorithms=["EdDSA"])
+    assert verified.payload.decode() == vector["payload"]
 
 
 def test_es256_signature_of_our_signer_verifies_with_cryptography_rfc7518_3_4() -> None:
@@ -221,8 +253,10 @@ def test_a_pem_file_can_be_assigned_ps256(tmp_path: Path) -> None:
             serialization.NoEncryption(),
         )
     )
-    store = FileKeystore(path, pem_algorithms={str(path): "PS256"})
+    store = FileKeystore(str(path), pem_algorithms={f"{tmp_path}/./rsa.pem": "PS256"})
     assert store.algorithms == {"PS256"}
+    with pytest.raises(ConfigurationError, match="not loaded"):
+        FileKeystore(path, pem_algorithms={"other.pem": "PS256"})
     signature = store.signer().sign(b"x")
     key.public_key().verify(
         signature,
@@ -330,3 +364,58 @@ def test_generated_keys_round_trip_through_a_key_file(tmp_path: Path) -> None:
     assert set(jwk) == {"kty", "crv", "x", "d", "kid", "use", "alg"}
     store = FileKeystore(_write_jwks(tmp_path / "k.json", [dict(jwk)]))
     assert store.signer("EdDSA").kid == jwk["kid"]
+
+
+class _KmsLikeSigner:
+    """A Signer whose private key the keystore never sees, as with a KMS (DESIGN.md D5)."""
+
+    alg = "ES256"
+
+    def __init__(self) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        numbers = self._key.public_key().public_numbers()
+        self.public_jwk = public_jwk(
+            {
+                "kty": "EC",
+                "crv": "P-256",
+                "x": b64url_encode(numbers.x.to_bytes(32, "big")),
+                "y": b64url_encode(numbers.y.to_bytes(32, "big")),
+            }
+        )
+        self.kid = self.public_jwk["kid"]
+
+    def sign(self, signing_input: bytes) -> bytes:
+        r, s = decode_dss_signature(self._key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def test_a_custody_signer_signs_tokens_that_verify_d5() -> None:
+    signer = _KmsLikeSigner()
+    store = StaticKeystore([signer])
+    assert store.jwks()["keys"][0]["kid"] == signer.kid
+    clock = FrozenClock()
+    claims = AccessTokenClaims(subject="usr_1", client_id="c", audience="https://rs.example/")
+    token = AccessTokenMinter(store, issuer="https://as.example", clock=clock).mint(claims).token
+    verifier = AccessTokenVerifier(
+        store, issuer="https://as.example", audience="https://rs.example/", clock=clock
+    )
+    assert verifier.verify(token).kid == signer.kid
+
+
+def test_a_signer_whose_alg_does_not_fit_its_key_is_refused() -> None:
+    signer = _KmsLikeSigner()
+    signer.alg = "RS256"  # type: ignore[assignment]
+    with pytest.raises(ConfigurationError, match="does not fit"):
+        StaticKeystore([signer])
+
+
+def test_key_ops_must_allow_signing_rfc7517_4_3(tmp_path: Path) -> None:
+    key = dict(generate_key("ES256"), key_ops=["verify"])
+    with pytest.raises(ConfigurationError, match="key_ops"):
+        FileKeystore(_write_jwks(tmp_path / "k.json", [key]))
+    key["key_ops"] = ["sign", "verify"]
+    assert FileKeystore(_write_jwks(tmp_path / "k.json", [key])).signer().kid == key["kid"]
+    public = {k: v for k, v in key.items() if k != "d"}
+    public["key_ops"] = ["sign"]
+    with pytest.raises(ConfigurationError, match="verify"):
+        FileKeystore(_write_jwks(tmp_path / "p.json", [public]))

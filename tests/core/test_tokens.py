@@ -14,9 +14,9 @@ from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import import_key
 
 from pyramid_attesto.core.clock import FrozenClock
-from pyramid_attesto.core.encoding import b64url_decode
-from pyramid_attesto.core.errors import InvalidToken
-from pyramid_attesto.core.jwt import encode_jwt
+from pyramid_attesto.core.encoding import b64url_decode, b64url_encode
+from pyramid_attesto.core.errors import InvalidRequestObject, InvalidToken
+from pyramid_attesto.core.jwt import JWTDecoder, encode_jwt
 from pyramid_attesto.core.keys import (
     Algorithm,
     LocalSigner,
@@ -361,3 +361,39 @@ def test_minter_refuses_a_non_positive_lifetime(signers: dict[str, LocalSigner])
         AccessTokenMinter(
             StaticKeystore([signers["ES256"]]), issuer=ISSUER, clock=FrozenClock(), lifetime=0
         )
+
+
+def test_the_decoder_raises_the_error_class_its_user_names_rfc9101_6_3(
+    signers: dict[str, LocalSigner],
+) -> None:
+    """core.jwt.JWTDecoder is shared: a request-object verifier wants invalid_request_object."""
+    decoder = JWTDecoder(
+        StaticKeystore([signers["ES256"]]), typ="oauth-authz-req+jwt", error=InvalidRequestObject
+    )
+    token = encode_jwt(signers["ES256"], "oauth-authz-req+jwt", {"iss": "client-1"})
+    assert decoder.decode(token).claims == {"iss": "client-1"}
+    with pytest.raises(InvalidRequestObject) as info:
+        decoder.decode(encode_jwt(signers["ES256"], "at+jwt", {"iss": "client-1"}))
+    assert info.value.reason == "wrong_typ"
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash_rfc8725_3_8(
+    signers: dict[str, LocalSigner], clock: FrozenClock
+) -> None:
+    signer = signers["ES256"]
+    keystore = StaticKeystore([signer])
+    decoder = JWTDecoder(keystore, typ="at+jwt", max_size=60_000, max_header_size=30_000)
+    deep = b"[" * 5000 + b"]" * 5000
+    header = b64url_encode(
+        b'{"alg":"ES256","typ":"at+jwt","kid":"%s","x":%s}' % (signer.kid.encode(), deep)
+    )
+    with pytest.raises(InvalidToken) as info:
+        decoder.decode(f"{header}.e30.AAAA")
+    assert info.value.reason == "malformed"
+    good_header = encode_jwt(signer, "at+jwt", {}).split(".")[0]
+    payload = b64url_encode(b'{"x":' + deep + b"}")
+    signing_input = f"{good_header}.{payload}"
+    token = f"{signing_input}.{b64url_encode(signer.sign(signing_input.encode()))}"
+    with pytest.raises(InvalidToken) as info:
+        decoder.decode(token)
+    assert info.value.reason == "malformed"
