@@ -53,6 +53,7 @@ def alembic_config(url: str | URL | None = None) -> Config:
     """
     config = Config(ini_section="attesto")
     config.set_main_option("script_location", str(migrations_path()))
+    config.set_main_option("path_separator", "space")
     if url is not None:
         rendered = url if isinstance(url, str) else url.render_as_string(hide_password=False)
         config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
