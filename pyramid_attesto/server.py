@@ -36,7 +36,7 @@ from zope.interface import Interface
 from .core.client_auth import ClientAuthPolicy
 from .core.clients import AUTH_METHODS, AuthMethod, ClientStore
 from .core.clock import Clock
-from .core.dpop import DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
+from .core.dpop import DEFAULT_ALGORITHMS, DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
 from .core.errors import ConfigurationError
 from .core.grants import GRANT_TYPES, TokenPolicy, TokenService
 from .core.host import Event
@@ -197,7 +197,10 @@ def _dpop(
     if not settings.dpop_enabled:
         return None, None
     try:
-        verifier = DPoPVerifier(clock=clock, policy=DPoPPolicy(algorithms=settings.dpop_algorithms))
+        verifier = DPoPVerifier(
+            clock=clock,
+            policy=DPoPPolicy(algorithms=settings.dpop_algorithms or DEFAULT_ALGORITHMS),
+        )
     except ConfigurationError as exc:
         raise ConfigurationError(f"attesto.dpop.algorithms: {exc}") from None
     if settings.dpop_nonce == "off":
