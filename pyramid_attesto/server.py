@@ -55,6 +55,7 @@ from .core.metadata import (
 from .core.scopes import ScopeCatalog
 from .core.tokens import AccessTokenMinter
 from .hostpolicy import HostPolicy
+from .request import RequestAdapter
 from .settings import AttestoSettings
 from .storefactory import StoreFactory
 
@@ -127,6 +128,8 @@ class AuthorizationServer:
     """Builds a request's stores (``request.attesto_stores``)."""
     settings: AttestoSettings
     clock: Clock
+    adapter: RequestAdapter
+    """Scheme, canonical URL and client certificate of a request (rule 1, D14, D23)."""
     token: TokenEndpoint | None = None
     """``None`` when no client store is configured (the client endpoints answer 404)."""
 
@@ -278,7 +281,13 @@ def build_server(
     token = _token_endpoint(settings, keystore, host, clock, grant_types, emit)
     enabled = [e for e in endpoints if token is not None or e.name not in CLIENT_ENDPOINTS]
     origin = _origin(settings.issuer)
-    urls = {e.name: f"{origin}{route_prefix}{e.path}" for e in enabled}
+    adapter = RequestAdapter(
+        default_url=origin,
+        public_url=settings.public_url,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    base = settings.public_url.rstrip("/") if settings.public_url else origin
+    urls = {e.name: f"{base}{route_prefix}{e.path}" for e in enabled}
     members: dict[str, Any] = {e.member: urls[e.name] for e in enabled}
     auth: dict[str, Any] = {"grant_types_supported": ()}
     if token is not None:
@@ -330,5 +339,6 @@ def build_server(
         stores=stores,
         settings=settings,
         clock=clock,
+        adapter=adapter,
         token=token,
     )

@@ -37,7 +37,7 @@ def authenticate(
             endpoint_url=server.endpoint_urls[name],
             authorization=request.headers.get("Authorization"),
             token_endpoint_url=server.endpoint_urls.get("token"),
-            client_certificate=None,
+            client_certificate=server.adapter.client_certificate(request.environ),
         ),
         store=endpoint.client_store,
         replay_store=request.attesto_stores.replay,
@@ -66,7 +66,7 @@ def token_view(request: Any) -> Response:
     if request.method != "POST":
         return method_not_allowed(("POST",))
     try:
-        check_https(request, server.settings)
+        check_https(request, server.adapter, server.settings.require_https)
         form = parse_form(request, server.settings.max_body_bytes)
         client = authenticate(request, server, endpoint, form, "token")
         proof = _proof(request, server, endpoint)
