@@ -41,6 +41,7 @@ from .core.errors import ConfigurationError
 from .core.grants import GRANT_TYPES, TokenPolicy, TokenService
 from .core.host import Event
 from .core.idtoken import IDTokenMinter
+from .core.introspection import IntrospectionJWTEncoder
 from .core.keys import Keystore
 from .core.metadata import (
     AuthorizationServerConfig,
@@ -52,6 +53,7 @@ from .core.metadata import (
     openid_configuration_path_inserted_url,
     openid_configuration_url,
 )
+from .core.revocation import TokenAdministration
 from .core.scopes import ScopeCatalog
 from .core.tokens import AccessTokenMinter
 from .hostpolicy import HostPolicy
@@ -88,6 +90,18 @@ class Endpoint:
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("token", "/token", "token_endpoint", "pyramid_attesto.views.token.token_view"),
+    Endpoint(
+        "revocation",
+        "/revoke",
+        "revocation_endpoint",
+        "pyramid_attesto.views.token.revocation_view",
+    ),
+    Endpoint(
+        "introspection",
+        "/introspect",
+        "introspection_endpoint",
+        "pyramid_attesto.views.token.introspection_view",
+    ),
 )
 """The endpoints this version mounts. Each is enabled (served and advertised) only when what
 it needs is configured: the client endpoints need ``attesto.client_store``."""
@@ -109,6 +123,9 @@ class TokenEndpoint:
     service: TokenService
     dpop: DPoPVerifier | None
     nonces: NonceSource | None
+    admin: TokenAdministration
+    """Revocation (RFC 7009) and introspection (RFC 7662)."""
+    introspection_jwt: IntrospectionJWTEncoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +272,18 @@ def _token_endpoint(
         id_token_minter=id_tokens,
     )
     verifier, nonces = _dpop(settings, clock)
+    introspectors = frozenset(settings.introspection_clients)
+    admin = TokenAdministration(
+        keystore,
+        issuer=settings.issuer,
+        audiences=policy.allowed_resources,
+        clock=clock,
+        emit=emit,
+        may_introspect=lambda caller, _response: caller.client_id in introspectors,
+    )
     return TokenEndpoint(
+        admin=admin,
+        introspection_jwt=IntrospectionJWTEncoder(keystore, issuer=settings.issuer, clock=clock),
         client_store=host.client_store,
         client_auth=_client_auth(settings),
         service=service,
@@ -302,6 +330,7 @@ def build_server(
         }
         if token.dpop is not None:
             auth["dpop_signing_alg_values_supported"] = token.dpop.policy.algorithms
+        auth["introspection_signing_alg_values_supported"] = (keystore.signer().alg,)
     openid = "openid" in settings.scopes_supported
     config = AuthorizationServerConfig(
         issuer=settings.issuer,

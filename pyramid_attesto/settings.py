@@ -198,6 +198,9 @@ SETTINGS: Mapping[str, Setting] = {
     "refresh_family_ttl": Setting(
         _seconds, 90 * 24 * 3600, help="Absolute lifetime of a refresh-token family."
     ),
+    "introspection_clients": Setting(
+        _list, (), help="Clients (resource servers) that may introspect any client's tokens."
+    ),
     "max_body_bytes": Setting(_seconds, 65536, help="Largest request body accepted."),
     "dpop.enabled": Setting(_bool, True, help="Issue DPoP-bound tokens (RFC 9449)."),
     "dpop.nonce": Setting(
@@ -311,6 +314,7 @@ class AttestoSettings:
     resources: tuple[str, ...] = ()
     default_resource: str | None = None
     refresh_family_ttl: int = 90 * 24 * 3600
+    introspection_clients: tuple[str, ...] = ()
     max_body_bytes: int = 65536
     dpop_enabled: bool = True
     dpop_nonce: str = "off"

@@ -50,6 +50,8 @@ def check_https(request: Any, adapter: RequestAdapter, require_https: bool) -> N
 def parse_form(request: Any, max_bytes: int) -> Form:
     """The form body of ``request`` (see the module documentation)."""
     content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if not content_type and not request.content_length:
+        return {}  # no body at all: the endpoint reports what is missing
     if content_type != FORM_TYPE:
         raise InvalidRequest(
             "the request body must be application/x-www-form-urlencoded",

@@ -19,11 +19,12 @@ from pyramid_attesto.core.client_auth import ClientAuthRequest, authenticate_cli
 from pyramid_attesto.core.dpop import DPoPProof, single_dpop_header
 from pyramid_attesto.core.errors import OAuthError
 from pyramid_attesto.core.grants import TokenRequest
-from pyramid_attesto.responses import json_response, oauth_error_response
+from pyramid_attesto.core.introspection import INTROSPECTION_JWT_MEDIA_TYPE, accepts_jwt_response
+from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
 from pyramid_attesto.server import AuthorizationServer, TokenEndpoint, get_server
 from pyramid_attesto.views._http import Form, check_https, method_not_allowed, parse_form
 
-__all__ = ["authenticate", "token_view"]
+__all__ = ["authenticate", "introspection_view", "revocation_view", "token_view"]
 
 
 def authenticate(
@@ -79,3 +80,58 @@ def token_view(request: Any) -> Response:
     if endpoint.nonces is not None:
         response.headers["DPoP-Nonce"] = endpoint.nonces.issue()
     return response
+
+
+def _client_request(
+    request: Any, name: str
+) -> tuple[AuthorizationServer, TokenEndpoint] | Response:
+    server = get_server(request.registry)
+    endpoint = server.token
+    if endpoint is None:
+        return HTTPNotFound()
+    if request.method != "POST":
+        return method_not_allowed(("POST",))
+    return server, endpoint
+
+
+def revocation_view(request: Any) -> Response:
+    """``POST {prefix}/revoke`` (RFC 7009 §2): ``200`` with an empty body whether or not
+    anything was revoked (§2.2); errors as RFC 6749 §5.2."""
+    found = _client_request(request, "revocation")
+    if isinstance(found, Response):
+        return found
+    server, endpoint = found
+    try:
+        check_https(request, server.adapter, server.settings.require_https)
+        form = parse_form(request, server.settings.max_body_bytes)
+        client = authenticate(request, server, endpoint, form, "revocation")
+        endpoint.admin.revoke(form, client, request.attesto_stores)
+    except OAuthError as error:
+        return oauth_error_response(error)
+    response = Response(status=200, body=b"")
+    response.headers.update(NO_STORE)
+    return response
+
+
+def introspection_view(request: Any) -> Response:
+    """``POST {prefix}/introspect`` (RFC 7662 §2): the JSON response, or the RFC 9701 JWT
+    when the caller's ``Accept`` asks for ``application/token-introspection+jwt``."""
+    found = _client_request(request, "introspection")
+    if isinstance(found, Response):
+        return found
+    server, endpoint = found
+    try:
+        check_https(request, server.adapter, server.settings.require_https)
+        form = parse_form(request, server.settings.max_body_bytes)
+        client = authenticate(request, server, endpoint, form, "introspection")
+        body = endpoint.admin.introspect(form, client, request.attesto_stores)
+    except OAuthError as error:
+        return oauth_error_response(error)
+    if accepts_jwt_response(request.headers.get("Accept")):
+        jwt = endpoint.introspection_jwt.encode(body, audience=client.client_id)
+        response = Response(
+            body=jwt.encode("ascii"), content_type=INTROSPECTION_JWT_MEDIA_TYPE, charset=None
+        )
+        response.headers.update(NO_STORE)
+        return response
+    return json_response(body)

@@ -53,6 +53,7 @@ def make_app(
 SECRETS = {"svc": "svc-secret-0123456789", "svc-post": "post-secret-0123456789"}
 SECRETS["web"] = "web-secret-0123456789"
 SECRETS["dpop-svc"] = "dpop-secret-0123456789"
+SECRETS["rs"] = "rs-secret-0123456789"
 
 CLIENTS = {
     "svc": Client(client_id="svc", grant_types=("client_credentials",), scope="read write"),
@@ -82,6 +83,7 @@ CLIENTS = {
         grant_types=("authorization_code", "refresh_token"),
         scope="read write",
     ),
+    "rs": Client(client_id="rs", grant_types=("client_credentials",), scope="read"),
     "cc-pub": Client(
         client_id="cc-pub",
         token_endpoint_auth_method="none",
