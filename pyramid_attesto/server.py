@@ -33,13 +33,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from zope.interface import Interface
 
+from .core.authorization import AuthorizationPolicy, AuthorizationRequestValidator
+from .core.authorize import AuthorizationService
 from .core.client_auth import ClientAuthPolicy
 from .core.clients import AUTH_METHODS, AuthMethod, ClientStore
 from .core.clock import Clock
 from .core.dpop import DEFAULT_ALGORITHMS, DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
 from .core.errors import ConfigurationError
 from .core.grants import GRANT_TYPES, TokenPolicy, TokenService
-from .core.host import Event
+from .core.host import ConsentPolicy, Event
 from .core.idtoken import IDTokenMinter
 from .core.introspection import IntrospectionJWTEncoder
 from .core.keys import Keystore
@@ -65,6 +67,7 @@ __all__ = [
     "CLIENT_ENDPOINTS",
     "ENDPOINTS",
     "AuthorizationServer",
+    "AuthorizeEndpoint",
     "Endpoint",
     "IAuthorizationServer",
     "MetadataKind",
@@ -89,6 +92,18 @@ class Endpoint:
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "authorize",
+        "/authorize",
+        "authorization_endpoint",
+        "pyramid_attesto.views.authorize.authorize_view",
+    ),
+    Endpoint(
+        "par",
+        "/par",
+        "pushed_authorization_request_endpoint",
+        "pyramid_attesto.views.authorize.par_view",
+    ),
     Endpoint("token", "/token", "token_endpoint", "pyramid_attesto.views.token.token_view"),
     Endpoint(
         "revocation",
@@ -107,7 +122,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 it needs is configured: the client endpoints need ``attesto.client_store``."""
 
 CLIENT_ENDPOINTS = frozenset({"token", "revocation", "introspection", "par", "authorize"})
-"""Endpoints that authenticate or load clients."""
+"""Endpoints that authenticate or load clients (enabled with ``attesto.client_store``)."""
+CONSENT_ENDPOINTS = frozenset({"authorize", "par"})
+"""Endpoints that also need ``attesto.consent_policy`` (someone must log the user in)."""
 
 
 class IAuthorizationServer(Interface):  # type: ignore[misc]
@@ -126,6 +143,14 @@ class TokenEndpoint:
     admin: TokenAdministration
     """Revocation (RFC 7009) and introspection (RFC 7662)."""
     introspection_jwt: IntrospectionJWTEncoder
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeEndpoint:
+    """What the authorization and PAR endpoints run with."""
+
+    service: AuthorizationService
+    consent: ConsentPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +174,8 @@ class AuthorizationServer:
     """Scheme, canonical URL and client certificate of a request (rule 1, D14, D23)."""
     token: TokenEndpoint | None = None
     """``None`` when no client store is configured (the client endpoints answer 404)."""
+    authorize: AuthorizeEndpoint | None = None
+    """``None`` without a client store and a consent policy (authorize and PAR answer 404)."""
 
     def enabled(self, name: str) -> bool:
         return name in self.endpoint_urls
@@ -181,6 +208,48 @@ def _origin(issuer: str) -> str:
 
 def _path(url: str) -> str:
     return urlsplit(url).path
+
+
+def _enabled(endpoints: Sequence[Endpoint], host: HostPolicy) -> list[Endpoint]:
+    def on(endpoint: Endpoint) -> bool:
+        if endpoint.name in CLIENT_ENDPOINTS and host.client_store is None:
+            return False
+        return not (endpoint.name in CONSENT_ENDPOINTS and host.consent_policy is None)
+
+    return [e for e in endpoints if on(e)]
+
+
+def _authorize_endpoint(
+    settings: AttestoSettings,
+    host: HostPolicy,
+    clock: Clock,
+    authorize_url: str,
+    emit: Callable[[Event], None],
+) -> AuthorizeEndpoint:
+    assert host.client_store is not None
+    assert host.consent_policy is not None
+    resources = frozenset(settings.resources) | (
+        {settings.default_resource} if settings.default_resource else set()
+    )
+    policy = AuthorizationPolicy(
+        issuer=settings.issuer,
+        scopes=ScopeCatalog.of(settings.scopes_supported),
+        response_modes=frozenset({"query"}),
+        resources=resources,
+        require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
+    )
+    validator = AuthorizationRequestValidator(policy, clients=host.client_store, clock=clock)
+    service = AuthorizationService(
+        validator,
+        issuer=settings.issuer,
+        authorize_url=authorize_url,
+        code_ttl=settings.code_ttl,
+        pending_ttl=settings.par_ttl,
+        clock=clock,
+        emit=emit,
+        scope_policy=host.scope_policy,
+    )
+    return AuthorizeEndpoint(service=service, consent=host.consent_policy)
 
 
 def _grant_types(settings: AttestoSettings, endpoints: Sequence[Endpoint]) -> tuple[str, ...]:
@@ -305,9 +374,9 @@ def build_server(
 ) -> AuthorizationServer:
     """Resolve what the mounted endpoints run with, their URLs and the discovery documents
     that advertise exactly the enabled endpoints and the methods they enforce."""
-    grant_types = _grant_types(settings, endpoints)
+    enabled = _enabled(endpoints, host)
+    grant_types = _grant_types(settings, enabled)
     token = _token_endpoint(settings, keystore, host, clock, grant_types, emit)
-    enabled = [e for e in endpoints if token is not None or e.name not in CLIENT_ENDPOINTS]
     origin = _origin(settings.issuer)
     adapter = RequestAdapter(
         default_url=origin,
@@ -331,6 +400,12 @@ def build_server(
         if token.dpop is not None:
             auth["dpop_signing_alg_values_supported"] = token.dpop.policy.algorithms
         auth["introspection_signing_alg_values_supported"] = (keystore.signer().alg,)
+    authorize = None
+    if "authorize" in urls:
+        authorize = _authorize_endpoint(settings, host, clock, urls["authorize"], emit)
+        auth["require_pushed_authorization_requests"] = (
+            settings.require_pushed_authorization_requests
+        )
     openid = "openid" in settings.scopes_supported
     config = AuthorizationServerConfig(
         issuer=settings.issuer,
@@ -370,4 +445,5 @@ def build_server(
         clock=clock,
         adapter=adapter,
         token=token,
+        authorize=authorize,
     )

@@ -198,6 +198,9 @@ SETTINGS: Mapping[str, Setting] = {
     "refresh_family_ttl": Setting(
         _seconds, 90 * 24 * 3600, help="Absolute lifetime of a refresh-token family."
     ),
+    "require_pushed_authorization_requests": Setting(
+        _bool, False, help="Accept only pushed authorization requests (RFC 9126 5)."
+    ),
     "introspection_clients": Setting(
         _list, (), help="Clients (resource servers) that may introspect any client's tokens."
     ),
@@ -314,6 +317,7 @@ class AttestoSettings:
     resources: tuple[str, ...] = ()
     default_resource: str | None = None
     refresh_family_ttl: int = 90 * 24 * 3600
+    require_pushed_authorization_requests: bool = False
     introspection_clients: tuple[str, ...] = ()
     max_body_bytes: int = 65536
     dpop_enabled: bool = True

@@ -24,11 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from .clients import Client
 from .errors import InvalidScope
 from .scopes import GrantedScopes, ScopeCatalog, parse_scope
+
+if TYPE_CHECKING:
+    from .authorize import PendingAuthorization
 
 __all__ = [
     "EVENT_NAMES",
@@ -88,21 +91,28 @@ class ScopePolicy(Protocol):
 class ConsentPolicy(Protocol):
     """Login and consent at the authorization endpoint.
 
-    ``request`` is the web framework's request (a Pyramid request here). Both methods return
-    either a decision or a response to send instead (a login page, a redirect to the host's
-    login view); the pending authorization request is kept server-side and resumed later
-    without re-trusting query parameters (DESIGN.md D13).
+    ``request`` is the web framework's request (a Pyramid request here);
+    ``authorization`` is the validated :class:`~.authorize.PendingAuthorization`: its
+    ``client``, its ``request`` (scopes, resources, ``prompt``, ``max_age``, ``login_hint``)
+    and its ``resume_url``. A login or consent page that leaves sends the browser back to
+    ``resume_url`` when done; the request is resumed from the server-side copy (D13).
 
-    ``authenticate_resource_owner`` returns the logged-in user's ``sub`` or ``None`` when
-    nobody is logged in. ``consent`` returns ``True`` (granted), ``False`` (denied:
-    ``access_denied``) or a response.
+    ``authenticate_resource_owner`` returns the logged-in user (a ``sub`` string or an
+    :class:`~.authorize.Authenticated` with ``auth_time`` and ``acr``), ``None`` when nobody
+    is logged in and no page should be shown (``login_required``), or a response to send
+    instead (the host's login page, or a redirect to it). Honour ``prompt=login`` and
+    ``max_age`` here. ``consent`` returns ``True`` (granted), ``False`` (``access_denied``)
+    or a response (a consent page). With ``prompt=none`` a response from either is turned
+    into ``login_required`` / ``consent_required``.
     """
 
-    def authenticate_resource_owner(self, request: Any, client: Client) -> object:
-        """The current user's subject, ``None``, or a response to send (a login page)."""
+    def authenticate_resource_owner(
+        self, request: Any, authorization: PendingAuthorization
+    ) -> object:
+        """The current user, ``None``, or a response to send (a login page)."""
         ...
 
-    def consent(self, request: Any, client: Client, subject: str, scopes: Sequence[str]) -> object:
+    def consent(self, request: Any, authorization: PendingAuthorization, subject: str) -> object:
         """``True``, ``False`` or a response to send (a consent page)."""
         ...
 

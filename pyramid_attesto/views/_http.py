@@ -22,7 +22,7 @@ from pyramid_attesto.core.errors import InvalidRequest
 from pyramid_attesto.request import RequestAdapter
 from pyramid_attesto.responses import json_response
 
-__all__ = ["Form", "check_https", "method_not_allowed", "parse_form"]
+__all__ = ["Form", "check_https", "method_not_allowed", "parse_form", "parse_pairs"]
 
 Form = dict[str, list[str]]
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -63,6 +63,12 @@ def parse_form(request: Any, max_bytes: int) -> Form:
     body = request.body_file.read(max_bytes + 1)
     if len(body) > max_bytes:
         raise InvalidRequest("the request body is too large", reason="too_large")
+    return parse_pairs(body)
+
+
+def parse_pairs(body: bytes) -> Form:
+    """Decode ``application/x-www-form-urlencoded`` bytes (a body or a query string): ASCII on
+    the wire, UTF-8 once percent-decoded, no NUL; every name keeps all its values."""
     try:
         text = body.decode("ascii")
         pairs = parse_qsl(

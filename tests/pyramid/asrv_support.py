@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from pyramid.config import Configurator
+from pyramid.response import Response
 from webtest import TestApp
 
 from pyramid_attesto.core.clients import Client
@@ -115,6 +116,29 @@ class HostPrincipals:
         if subject in self.disabled:
             return None
         return Principal(subject)
+
+
+class Consent:
+    """A consent policy driven by test headers: ``X-Test-User`` is the logged-in user (else a
+    login page); ``X-Test-Consent`` is ``deny``, ``page`` or anything (granted)."""
+
+    def authenticate_resource_owner(self, request: Any, authorization: Any) -> object:
+        user = request.headers.get("X-Test-User")
+        if user == "none":
+            return None
+        if user:
+            return user
+        response = Response("login page")
+        response.headers["X-Resume"] = authorization.resume_url
+        return response
+
+    def consent(self, request: Any, authorization: Any, subject: str) -> object:
+        answer = request.headers.get("X-Test-Consent")
+        if answer == "deny":
+            return False
+        if answer == "page":
+            return Response("consent page")
+        return True
 
 
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "id.example"}

@@ -43,7 +43,9 @@ def test_metadata_advertises_what_the_token_endpoint_enforces_rfc8414_2() -> Non
     app = as_app()
     doc = app.get("/.well-known/oauth-authorization-server").json
     advertised = {k: v for k, v in doc.items() if k.endswith("_endpoint")}
-    assert set(advertised) == {e.member for e in ENDPOINTS}
+    # Without a consent policy nobody can log in: no authorization or PAR endpoint.
+    browser = {"authorization_endpoint", "pushed_authorization_request_endpoint"}
+    assert set(advertised) == {e.member for e in ENDPOINTS} - browser
     mapper = app.app.registry.getUtility(IRoutesMapper)
     patterns = {r.pattern for r in mapper.get_routes()}
     for url in advertised.values():
@@ -135,3 +137,21 @@ def test_server_urls_use_the_issuer_origin_and_the_prefix() -> None:
     server = get_server(app.app.registry)
     assert server.route_prefix == "/auth"
     assert all(url.startswith("https://id.example/auth/") for url in server.endpoint_urls.values())
+
+
+def test_metadata_with_a_consent_policy_advertises_the_code_flow_rfc8414_2() -> None:
+    from asrv_support import Consent
+
+    app = as_app(set_attesto_consent_policy=Consent())
+    doc = app.get("/.well-known/oauth-authorization-server").json
+    assert {k for k in doc if k.endswith("_endpoint")} == {e.member for e in ENDPOINTS}
+    assert doc["authorization_endpoint"] == "https://id.example/oauth/authorize"
+    assert doc["pushed_authorization_request_endpoint"] == "https://id.example/oauth/par"
+    assert doc["require_pushed_authorization_requests"] is False
+    assert doc["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
+    assert doc["response_modes_supported"] == ["query"]
+    assert doc["authorization_response_iss_parameter_supported"] is True
