@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from zope.interface import Interface
 
+from .challenges import ChallengeOptions
 from .core.authorization import AuthorizationPolicy, AuthorizationRequestValidator
 from .core.authorize import AuthorizationService
 from .core.client_auth import ClientAuthPolicy
@@ -41,7 +42,7 @@ from .core.clock import Clock
 from .core.dpop import DEFAULT_ALGORITHMS, DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
 from .core.errors import ConfigurationError
 from .core.grants import GRANT_TYPES, TokenPolicy, TokenService
-from .core.host import ConsentPolicy, Event
+from .core.host import ClaimsProvider, ConsentPolicy, Event
 from .core.idtoken import IDTokenMinter
 from .core.introspection import IntrospectionJWTEncoder
 from .core.keys import Keystore
@@ -57,7 +58,7 @@ from .core.metadata import (
 )
 from .core.revocation import TokenAdministration
 from .core.scopes import ScopeCatalog
-from .core.tokens import AccessTokenMinter
+from .core.tokens import AccessTokenMinter, AccessTokenVerifier
 from .hostpolicy import HostPolicy
 from .request import RequestAdapter
 from .settings import AttestoSettings
@@ -72,6 +73,7 @@ __all__ = [
     "IAuthorizationServer",
     "MetadataKind",
     "TokenEndpoint",
+    "UserInfoEndpoint",
     "build_server",
     "get_server",
 ]
@@ -110,6 +112,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/revoke",
         "revocation_endpoint",
         "pyramid_attesto.views.token.revocation_view",
+    ),
+    Endpoint(
+        "userinfo",
+        "/userinfo",
+        "userinfo_endpoint",
+        "pyramid_attesto.views.userinfo.userinfo_view",
     ),
     Endpoint(
         "introspection",
@@ -154,6 +162,16 @@ class AuthorizeEndpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class UserInfoEndpoint:
+    """What the UserInfo endpoint runs with."""
+
+    tokens: AccessTokenVerifier
+    dpop: DPoPVerifier
+    claims: ClaimsProvider
+    challenge: ChallengeOptions
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorizationServer:
     """The mounted authorization server: endpoint URLs and discovery documents."""
 
@@ -176,6 +194,8 @@ class AuthorizationServer:
     """``None`` when no client store is configured (the client endpoints answer 404)."""
     authorize: AuthorizeEndpoint | None = None
     """``None`` without a client store and a consent policy (authorize and PAR answer 404)."""
+    userinfo: UserInfoEndpoint | None = None
+    """``None`` without a claims provider and the ``openid`` scope."""
 
     def enabled(self, name: str) -> bool:
         return name in self.endpoint_urls
@@ -210,8 +230,12 @@ def _path(url: str) -> str:
     return urlsplit(url).path
 
 
-def _enabled(endpoints: Sequence[Endpoint], host: HostPolicy) -> list[Endpoint]:
+def _enabled(
+    endpoints: Sequence[Endpoint], host: HostPolicy, settings: AttestoSettings
+) -> list[Endpoint]:
     def on(endpoint: Endpoint) -> bool:
+        if endpoint.name == "userinfo":
+            return host.claims_provider is not None and "openid" in settings.scopes_supported
         if endpoint.name in CLIENT_ENDPOINTS and host.client_store is None:
             return False
         return not (endpoint.name in CONSENT_ENDPOINTS and host.consent_policy is None)
@@ -339,6 +363,7 @@ def _token_endpoint(
         emit=emit,
         principal_store=host.principal_store,
         id_token_minter=id_tokens,
+        claims_provider=host.claims_provider,
     )
     verifier, nonces = _dpop(settings, clock)
     introspectors = frozenset(settings.introspection_clients)
@@ -374,7 +399,7 @@ def build_server(
 ) -> AuthorizationServer:
     """Resolve what the mounted endpoints run with, their URLs and the discovery documents
     that advertise exactly the enabled endpoints and the methods they enforce."""
-    enabled = _enabled(endpoints, host)
+    enabled = _enabled(endpoints, host, settings)
     grant_types = _grant_types(settings, enabled)
     token = _token_endpoint(settings, keystore, host, clock, grant_types, emit)
     origin = _origin(settings.issuer)
@@ -405,6 +430,18 @@ def build_server(
         authorize = _authorize_endpoint(settings, host, clock, urls["authorize"], emit)
         auth["require_pushed_authorization_requests"] = (
             settings.require_pushed_authorization_requests
+        )
+    userinfo = None
+    if "userinfo" in urls:
+        assert host.claims_provider is not None
+        dpop_verifier = (token.dpop if token is not None else None) or DPoPVerifier(clock=clock)
+        userinfo = UserInfoEndpoint(
+            tokens=AccessTokenVerifier(
+                keystore, issuer=settings.issuer, audience=settings.issuer, clock=clock
+            ),
+            dpop=dpop_verifier,
+            claims=host.claims_provider,
+            challenge=ChallengeOptions(dpop_algs=tuple(dpop_verifier.policy.algorithms)),
         )
     openid = "openid" in settings.scopes_supported
     config = AuthorizationServerConfig(
@@ -446,4 +483,5 @@ def build_server(
         adapter=adapter,
         token=token,
         authorize=authorize,
+        userinfo=userinfo,
     )

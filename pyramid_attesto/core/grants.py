@@ -48,7 +48,7 @@ from .errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from .host import Event, EventName, PrincipalStore, ScopePolicy
+from .host import ClaimsProvider, Event, EventName, PrincipalStore, ScopePolicy
 from .idtoken import IDTokenClaims, IDTokenMinter
 from .pkce import verify as verify_pkce
 from .scopes import ScopeCatalog, format_scope, is_scope_token, narrow, parse_scope
@@ -79,6 +79,10 @@ GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
 """The grant types this module serves."""
 
 _MAX_RESOURCE = 2048
+ID_TOKEN_SERVER_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "acr", "amr"}
+    | {"azp", "sid", "at_hash", "c_hash"}
+)
 
 
 class TokenResponse(TypedDict, total=False):
@@ -165,7 +169,9 @@ class TokenService:
         emit: Callable[[Event], None],
         principal_store: PrincipalStore | None = None,
         id_token_minter: IDTokenMinter | None = None,
+        claims_provider: ClaimsProvider | None = None,
     ) -> None:
+        self._claims = claims_provider
         self.policy = policy
         self._minter = minter
         self._scope_policy = scope_policy
@@ -433,15 +439,24 @@ class TokenService:
             family_id, refresh = self._new_family(grant, stores)
             body["refresh_token"] = refresh
         if "openid" in entry.scope and self._id_tokens is not None:
-            nonce = entry.nonce
+            extra: dict[str, object] = {}
+            if self._claims is not None:
+                extra = dict(
+                    self._claims.id_token_claims(
+                        request.client.client, entry.subject, entry.scope, {}
+                    )
+                )
+                for name in ID_TOKEN_SERVER_CLAIMS & set(extra):
+                    del extra[name]  # the server's claims are never the host's to set
             id_token = self._id_tokens.mint(
                 IDTokenClaims(
                     subject=entry.subject,
                     client_id=request.client.client_id,
                     auth_time=entry.auth_time,
-                    nonce=nonce,
+                    nonce=entry.nonce,
                     acr=entry.acr,
                     access_token=token.token,
+                    extra=extra,
                 ),
                 alg=request.client.client.id_token_signed_response_alg,  # type: ignore[arg-type]
             )

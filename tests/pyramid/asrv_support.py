@@ -74,7 +74,7 @@ CLIENTS = {
         client_id="web",
         redirect_uris=("https://app.example/cb",),
         grant_types=("authorization_code", "refresh_token"),
-        scope="openid read write offline_access",
+        scope="openid profile email read write offline_access",
     ),
     "pub": Client(
         client_id="pub",
@@ -141,8 +141,25 @@ class Consent:
         return True
 
 
+class Claims:
+    """Claims by scope (OIDC Core §5.4)."""
+
+    def userinfo_claims(self, subject: str, scopes: Any, requested: Any) -> dict[str, Any]:
+        claims: dict[str, Any] = {"sub": "forged"}
+        if "profile" in scopes:
+            claims["name"] = subject.title()
+        if "email" in scopes:
+            claims["email"] = f"{subject}@example.com"
+        return claims
+
+    def id_token_claims(
+        self, client: Any, subject: str, scopes: Any, requested: Any
+    ) -> dict[str, Any]:
+        return {"name": subject.title(), "iss": "https://forged.example"}
+
+
 HTTPS = {"wsgi.url_scheme": "https", "HTTP_HOST": "id.example"}
-SCOPES = "openid read write admin offline_access"
+SCOPES = "openid profile email read write admin offline_access"
 
 
 def as_app(settings: dict[str, Any] | None = None, **directives: Any) -> TestApp:
@@ -218,6 +235,7 @@ class DPoPKey:
         nonce: str | None = None,
         iat: int | None = None,
         jti: str | None = None,
+        ath: str | None = None,
     ) -> str:
         header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk}
         claims: dict[str, Any] = {
@@ -228,6 +246,8 @@ class DPoPKey:
         }
         if nonce is not None:
             claims["nonce"] = nonce
+        if ath is not None:
+            claims["ath"] = ath
         signing_input = (
             _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(claims).encode())
         ).encode()

@@ -44,7 +44,11 @@ def test_metadata_advertises_what_the_token_endpoint_enforces_rfc8414_2() -> Non
     doc = app.get("/.well-known/oauth-authorization-server").json
     advertised = {k: v for k, v in doc.items() if k.endswith("_endpoint")}
     # Without a consent policy nobody can log in: no authorization or PAR endpoint.
-    browser = {"authorization_endpoint", "pushed_authorization_request_endpoint"}
+    browser = {
+        "authorization_endpoint",
+        "pushed_authorization_request_endpoint",
+        "userinfo_endpoint",
+    }
     assert set(advertised) == {e.member for e in ENDPOINTS} - browser
     mapper = app.app.registry.getUtility(IRoutesMapper)
     patterns = {r.pattern for r in mapper.get_routes()}
@@ -140,9 +144,9 @@ def test_server_urls_use_the_issuer_origin_and_the_prefix() -> None:
 
 
 def test_metadata_with_a_consent_policy_advertises_the_code_flow_rfc8414_2() -> None:
-    from asrv_support import Consent
+    from asrv_support import Claims, Consent
 
-    app = as_app(set_attesto_consent_policy=Consent())
+    app = as_app(set_attesto_consent_policy=Consent(), set_attesto_claims_provider=Claims())
     doc = app.get("/.well-known/oauth-authorization-server").json
     assert {k for k in doc if k.endswith("_endpoint")} == {e.member for e in ENDPOINTS}
     assert doc["authorization_endpoint"] == "https://id.example/oauth/authorize"
