@@ -152,6 +152,12 @@ def _endpoint_routes(config: Any, prefix: str) -> None:
                 permission=NO_PERMISSION_REQUIRED,
                 require_csrf=False,
             )
+            # DESIGN.md rule 3: a database failure aborts and answers a clean 503.
+            config.add_exception_view(
+                "pyramid_attesto.views._http.database_error_view",
+                context="sqlalchemy.exc.SQLAlchemyError",
+                route_name=route,
+            )
     finally:
         config.route_prefix = saved
 

@@ -12,6 +12,7 @@ form body, each refused with a clear OAuth error (never a 500).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,7 +23,16 @@ from pyramid_attesto.core.errors import InvalidRequest
 from pyramid_attesto.request import RequestAdapter
 from pyramid_attesto.responses import json_response
 
-__all__ = ["Form", "check_https", "method_not_allowed", "parse_form", "parse_pairs"]
+logger = logging.getLogger("pyramid_attesto")
+
+__all__ = [
+    "Form",
+    "check_https",
+    "database_error_view",
+    "method_not_allowed",
+    "parse_form",
+    "parse_pairs",
+]
 
 Form = dict[str, list[str]]
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -82,3 +92,18 @@ def parse_pairs(body: bytes) -> Form:
             raise InvalidRequest("the request body holds a NUL character", reason="nul")
         form.setdefault(name, []).append(value)
     return form
+
+
+def database_error_view(exc: Exception, request: Any) -> Response:
+    """A database failure at an attesto endpoint (DESIGN.md rule 3): the transaction aborts
+    (pyramid_tm aborts when an exception view renders) and the client gets a clean ``503``
+    JSON error (``temporarily_unavailable``, RFC 6749 §5.2 style) without details."""
+    logger.error("pyramid_attesto: database failure at %s", request.path, exc_info=exc)
+    return json_response(
+        {
+            "error": "temporarily_unavailable",
+            "error_description": "the service is temporarily unavailable",
+        },
+        status=503,
+        headers={"Retry-After": "1"},
+    )

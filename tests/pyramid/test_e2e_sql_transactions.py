@@ -129,3 +129,36 @@ def test_revocation_persists_rfc7009_2_1(app: TestApp) -> None:
     tokens = app.post(TOKEN, _redeem(_code(app)), status=200).json
     app.post("/oauth/revoke", {"token": tokens["refresh_token"], "client_id": "pub"}, status=200)
     assert _sql(app).refresh_tokens.get(tokens["refresh_token"]) is None
+
+
+def test_database_failure_is_a_clean_503_rule3(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = {
+        "attesto.issuer": ISSUER,
+        "attesto.keystore": "(directive)",
+        # The tables were never created: every store operation fails.
+        "attesto.sqlalchemy.url": f"sqlite:///{tmp_path / 'empty.db'}",
+    }
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_tm")
+        config.include("pyramid_attesto")
+        config.set_attesto_keystore(KEYSTORE)
+        config.set_attesto_client_store(HostClients())
+    app = TestApp(config.make_wsgi_app(), extra_environ=dict(HTTPS))
+    proof = DPoPKey().proof()
+    res = app.post(
+        TOKEN,
+        {"grant_type": "client_credentials"},
+        headers={**basic("svc"), "DPoP": proof},
+        status=503,
+    )
+    assert res.json == {
+        "error": "temporarily_unavailable",
+        "error_description": "the service is temporarily unavailable",
+    }
+    assert res.headers["Cache-Control"] == "no-store"
+    assert "x-tm" not in res.headers
+    assert "Traceback" not in res.text
+    assert "database failure" in caplog.text
+    get_server(config.registry).stores.engine.dispose()
