@@ -42,8 +42,15 @@ from .errors import (
 )
 from .host import Event, ScopePolicy
 from .jarm import AuthorizationResponse, error_response, success_response
-from .secret import generate_secret
+from .secret import constant_time_equals, generate_secret, sha256_b64url
 from .stores import AuthorizationCode, PushedRequest, Stores
+
+_BROWSER = "browser"
+
+
+def _same_browser(stored: object, browser: str) -> bool:
+    return isinstance(stored, str) and constant_time_equals(sha256_b64url(browser), stored)
+
 
 __all__ = ["Authenticated", "AuthorizationService", "PendingAuthorization", "PushedResponse"]
 
@@ -116,11 +123,15 @@ class AuthorizationService:
 
     # -- the authorization endpoint -------------------------------------------------------
 
-    def start(self, params: Mapping[str, Sequence[str]], stores: Stores) -> PendingAuthorization:
+    def start(
+        self, params: Mapping[str, Sequence[str]], stores: Stores, browser: str
+    ) -> PendingAuthorization:
         """Resolve a pushed or pending request, or validate a new one and park it.
 
-        Raises :class:`~.authorization.LocalAuthorizationError` or
-        :class:`~.authorization.RedirectableAuthorizationError`.
+        ``browser`` is the browser's binding secret (a cookie): a parked request keeps its
+        hash and resumes only in the same browser (D13); a pushed request is bound to its
+        client only (RFC 9126 §4). Raises :class:`~.authorization.LocalAuthorizationError`
+        or :class:`~.authorization.RedirectableAuthorizationError`.
         """
         reference = parse_pushed_reference(params)
         now = int(self.clock.now())
@@ -130,6 +141,13 @@ class AuthorizationService:
                 stored = None
             request = resolve_pushed_request(reference, stored.params if stored else None)
             assert stored is not None
+            if not stored.pushed and not _same_browser(stored.params.get(_BROWSER), browser):
+                raise LocalAuthorizationError(
+                    InvalidRequestURI(
+                        "the authorization request was started in another browser",
+                        reason="other_browser",
+                    )
+                )
             client = self._client(request.client_id)
             if not stored.pushed and (
                 self.validator.policy.require_pushed_authorization_requests
@@ -155,7 +173,7 @@ class AuthorizationService:
             request_uri,
             PushedRequest(
                 client_id=client.client_id,
-                params=request.to_pending(),
+                params={**request.to_pending(), _BROWSER: sha256_b64url(browser)},
                 expires_at=now + self.pending_ttl,
                 pushed=False,
             ),

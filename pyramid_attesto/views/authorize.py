@@ -36,6 +36,7 @@ from pyramid_attesto.core.errors import (
     OAuthError,
 )
 from pyramid_attesto.core.jarm import AuthorizationResponse, FormPostResponse, error_response
+from pyramid_attesto.core.secret import generate_secret
 from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
 from pyramid_attesto.server import get_server
 from pyramid_attesto.views._http import (
@@ -46,7 +47,7 @@ from pyramid_attesto.views._http import (
 )
 from pyramid_attesto.views.token import authenticate
 
-__all__ = ["BROWSER_HEADERS", "authorize_view", "par_view"]
+__all__ = ["BROWSER_COOKIE", "BROWSER_HEADERS", "authorize_view", "par_view"]
 
 BROWSER_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
@@ -55,6 +56,9 @@ BROWSER_HEADERS = {
     **NO_STORE,
 }
 _MAX_QUERY = 16384
+BROWSER_COOKIE = "attesto_authz"
+"""Binds a parked authorization request to the browser that started it (D13)."""
+_MIN_BROWSER_SECRET = 32
 
 
 def _browser(response: Response) -> Response:
@@ -104,18 +108,33 @@ def authorize_view(request: Any) -> Response:
         return method_not_allowed(("GET", "POST"))
     stores = request.attesto_stores
     service = endpoint.service
+    browser = request.cookies.get(BROWSER_COOKIE) or ""
+    fresh = len(browser) < _MIN_BROWSER_SECRET
+    if fresh:
+        browser = generate_secret()
     try:
         try:
             params = _params(request, server.settings.max_body_bytes)
         except OAuthError as exc:
             raise LocalAuthorizationError(exc) from None
-        pending = service.start(params, stores)
+        pending = service.start(params, stores, browser)
         request.attesto_authorization = pending
-        return _decide(request, endpoint.consent, service, pending, stores)
+        response = _decide(request, endpoint.consent, service, pending, stores)
     except LocalAuthorizationError as error:
         return error_page(error)
     except RedirectableAuthorizationError as error:
         return _deliver(error_response(error), request.method)
+    if fresh and not pending.pushed:
+        response.set_cookie(
+            BROWSER_COOKIE,
+            browser,
+            max_age=server.settings.par_ttl,
+            path=server.route_prefix + "/authorize",
+            secure=server.adapter.scheme(request.environ) == "https",
+            httponly=True,
+            samesite="Lax",
+        )
+    return response
 
 
 def _decide(

@@ -237,3 +237,17 @@ def test_endpoint_absent_without_a_consent_policy() -> None:
     app = as_app()
     app.get(AUTHORIZE, _query(), headers=USER, status=404)
     app.post("/oauth/par", {"client_id": "pub"}, status=404)
+
+
+def test_parked_request_resumes_only_in_the_same_browser_d13(app: TestApp) -> None:
+    res = app.get(AUTHORIZE, _query(), status=200)
+    cookie = res.headers["Set-Cookie"]
+    assert cookie.startswith("attesto_authz=")
+    for attribute in ("Path=/oauth/authorize", "secure", "HttpOnly", "SameSite=Lax"):
+        assert attribute.lower() in cookie.lower()
+    resume = urlsplit(res.headers["X-Resume"])
+    other = TestApp(app.app, extra_environ=dict(app.extra_environ))
+    stolen = other.get(f"{resume.path}?{resume.query}", headers=USER, status=400)
+    assert "invalid_request_uri" in stolen.text
+    done = app.get(f"{resume.path}?{resume.query}", headers=USER, status=302)
+    assert _redirect(done)["code"]
