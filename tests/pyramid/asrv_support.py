@@ -51,6 +51,11 @@ def make_app(
 
 # -- a small host policy -----------------------------------------------------------------
 
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
 SECRETS = {"svc": "svc-secret-0123456789", "svc-post": "post-secret-0123456789"}
 SECRETS["web"] = "web-secret-0123456789"
 SECRETS["dpop-svc"] = "dpop-secret-0123456789"
@@ -93,6 +98,62 @@ CLIENTS = {
     ),
 }
 HASHES = {cid: hash_secret(secret) for cid, secret in SECRETS.items()}
+
+
+def _jwt_client_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+JWT_CLIENT_KEY = _jwt_client_key()
+
+
+def _public_jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, str]:
+    numbers = key.public_key().public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "kid": kid,
+        "alg": "ES256",
+        "use": "sig",
+        "x": _b64(numbers.x.to_bytes(32, "big")),
+        "y": _b64(numbers.y.to_bytes(32, "big")),
+    }
+
+
+CLIENTS["jwt-svc"] = Client(
+    client_id="jwt-svc",
+    token_endpoint_auth_method="private_key_jwt",
+    grant_types=("client_credentials",),
+    scope="read",
+    jwks={"keys": [_public_jwk(JWT_CLIENT_KEY, "k1")]},
+)
+
+
+def client_assertion(
+    client_id: str = "jwt-svc",
+    *,
+    aud: str = ISSUER,
+    lifetime: int = 60,
+    jti: str | None = None,
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> str:
+    """An RFC 7523 client assertion signed with ``cryptography`` alone (ES256)."""
+    now = int(time.time())
+    header = {"alg": "ES256", "kid": "k1", "typ": "JWT"}
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": aud,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": jti or secrets.token_urlsafe(16),
+    }
+    signing_input = (
+        _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(claims).encode())
+    ).encode()
+    der = (key or JWT_CLIENT_KEY).sign(signing_input, ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    return signing_input.decode() + "." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
 class HostClients:
@@ -204,10 +265,6 @@ def stores(app: TestApp) -> Stores:
 
 
 # -- DPoP proofs made with `cryptography` only (independent of core.dpop) ------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 class DPoPKey:

@@ -4,7 +4,7 @@ resource indicators (RFC 8707) and the token response of RFC 6749 §5.1."""
 from __future__ import annotations
 
 import pytest
-from asrv_support import ISSUER, as_app, basic, events, verify_access_token
+from asrv_support import ISSUER, as_app, basic, client_assertion, events, verify_access_token
 
 from pyramid_attesto.core.tokens import AccessTokenVerifier
 from pyramid_attesto.runtime import get_attesto
@@ -205,3 +205,52 @@ def test_token_lifetime_follows_the_setting() -> None:
         runtime.keystore, issuer=ISSUER, audience=ISSUER, clock=runtime.clock
     ).verify(res.json["access_token"])
     assert token.expires_at - token.issued_at == 60
+
+
+# -- private_key_jwt (RFC 7523 §2.2, OIDC Core §9) -------------------------------------------
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _assertion_form(assertion: str) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "client_assertion_type": JWT_BEARER,
+        "client_assertion": assertion,
+    }
+
+
+def test_private_key_jwt_rfc7523_2_2() -> None:
+    res = as_app().post(TOKEN, _assertion_form(client_assertion()), status=200)
+    assert res.json["scope"] == "read"
+
+
+def test_replayed_assertion_is_invalid_client_rfc7523_3() -> None:
+    app = as_app()
+    assertion = client_assertion()
+    app.post(TOKEN, _assertion_form(assertion), status=200)
+    res = app.post(TOKEN, _assertion_form(assertion), status=401)
+    assert res.json["error"] == "invalid_client"
+
+
+def test_assertion_with_the_endpoint_as_aud_is_refused_by_default_d7() -> None:
+    assertion = client_assertion(aud=ISSUER + "/oauth/token")
+    res = as_app().post(TOKEN, _assertion_form(assertion), status=401)
+    assert res.json["error"] == "invalid_client"
+
+
+def test_assertion_signed_by_another_key_is_invalid_client_rfc7523_3() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    assertion = client_assertion(key=ec.generate_private_key(ec.SECP256R1()))
+    res = as_app().post(TOKEN, _assertion_form(assertion), status=401)
+    assert res.json["error"] == "invalid_client"
+
+
+def test_private_key_jwt_client_cannot_use_a_secret_rfc6749_2_3() -> None:
+    res = as_app().post(
+        TOKEN,
+        {"grant_type": "client_credentials", "client_id": "jwt-svc", "client_secret": "x"},
+        status=401,
+    )
+    assert res.json["error"] == "invalid_client"
