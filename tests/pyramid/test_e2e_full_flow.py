@@ -78,8 +78,16 @@ def server() -> Iterator[str]:
     thread = threading.Thread(target=wsgi.run, daemon=True)
     thread.start()
     yield issuer
-    wsgi.close()
+
+    def stop() -> None:
+        # In the loop thread: close every channel; the loop ends when its map is empty.
+        for channel in list(wsgi._map.values()):  # type: ignore[union-attr]
+            channel.close()
+
+    wsgi.trigger.pull_trigger(stop)  # type: ignore[union-attr]
     thread.join(timeout=5)
+    wsgi.task_dispatcher.shutdown()  # type: ignore[union-attr]
+    assert not thread.is_alive()
 
 
 def _dpop_post(
@@ -98,7 +106,11 @@ def _dpop_post(
 
 
 def test_full_flow_over_waitress(server: str) -> None:
-    session = requests.Session()
+    with requests.Session() as session:
+        _flow(server, session)
+
+
+def _flow(server: str, session: requests.Session) -> None:
     meta = session.get(server + "/.well-known/oauth-authorization-server").json()
     assert meta["issuer"] == server
     key = DPoPKey()
@@ -172,7 +184,12 @@ def test_full_flow_over_waitress(server: str) -> None:
 
 
 def test_client_credentials_with_private_key_jwt_over_waitress(server: str) -> None:
-    res = requests.post(
+    with requests.Session() as session:
+        _client_credentials(server, session)
+
+
+def _client_credentials(server: str, session: requests.Session) -> None:
+    res = session.post(
         server + "/oauth/token",
         data={
             "grant_type": "client_credentials",
