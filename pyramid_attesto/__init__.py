@@ -75,10 +75,12 @@ def set_attesto_clock(config: Any, clock: Clock) -> None:
 
 
 def _attesto_stores(request: Any) -> Any:
-    """``request.attesto_stores``: the stores of this request (built once)."""
+    """``request.attesto_stores``: the stores of this request (built once, on first use)."""
     from .server import get_server
+    from .storefactory import LazyStores
 
-    return get_server(request.registry).stores(request)
+    factory = get_server(request.registry).stores
+    return LazyStores(lambda: factory(request))
 
 
 def _host_directive(name: str) -> Any:

@@ -28,7 +28,43 @@ from .core.errors import ConfigurationError
 from .core.stores import Stores
 from .settings import AttestoSettings
 
-__all__ = ["StoreFactory", "make_store_factory"]
+__all__ = ["LazyStores", "StoreFactory", "make_store_factory"]
+
+_STORE_NAMES = ("codes", "refresh_tokens", "nonces", "replay", "requests", "revoked_access_tokens")
+
+
+class LazyStores:
+    """The stores of one request, built on first use: a request that touches no store (a
+    Bearer client_credentials grant) opens no session and joins no transaction (rule 11)."""
+
+    __slots__ = ("_build", "_stores")
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._stores: Stores | None = None
+
+    def _get(self) -> Stores:
+        if self._stores is None:
+            self._stores = self._build()
+        return self._stores
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _STORE_NAMES:
+            return _StoreProxy(self, name)
+        raise AttributeError(name)
+
+
+class _StoreProxy:
+    """One store of a :class:`LazyStores`; the stores are built when a method is looked up."""
+
+    __slots__ = ("_name", "_owner")
+
+    def __init__(self, owner: LazyStores, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(getattr(self._owner._get(), self._name), attr)
 
 
 class StoreFactory:

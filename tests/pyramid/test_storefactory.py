@@ -93,4 +93,24 @@ def test_request_attesto_stores_is_built_once() -> None:
     request = _request(app)
     apply_request_extensions(request)
     assert request.attesto_stores is request.attesto_stores
-    assert request.attesto_stores is get_server(app.app.registry).stores(request)
+    assert request.attesto_stores.replay.check_and_record("k", 2**40)
+    assert not get_server(app.app.registry).stores(request).replay.check_and_record("k", 2**40)
+    with pytest.raises(AttributeError):
+        request.attesto_stores.other  # noqa: B018
+
+
+def test_stores_are_built_only_when_used_rule11() -> None:
+    from pyramid_attesto.storefactory import LazyStores
+
+    built: list[int] = []
+    lazy = LazyStores(
+        lambda: (
+            built.append(1)
+            or get_server(make_app({"attesto.issuer": ISSUER}).app.registry).stores(None)
+        )
+    )
+    codes = lazy.codes
+    assert built == []
+    assert codes.take("unknown") is not None
+    assert lazy.replay.check_and_record("k", 2**40)
+    assert built == [1]
