@@ -326,6 +326,13 @@ def _dpop(
         raise ConfigurationError(f"attesto.dpop.nonce_secret: {exc}") from None
 
 
+def _grace(settings: AttestoSettings) -> int:
+    # DESIGN.md D12, D24: the grace window returns the stored successor, kept encrypted.
+    if settings.refresh_grace_ttl and not settings.refresh_successor_secret:
+        raise ConfigurationError("attesto.refresh_grace_ttl needs attesto.refresh_successor_secret")
+    return settings.refresh_grace_ttl
+
+
 def _token_endpoint(
     settings: AttestoSettings,
     keystore: Keystore,
@@ -348,7 +355,7 @@ def _token_endpoint(
         access_token_ttl=settings.access_token_ttl,
         refresh_token_ttl=settings.refresh_token_ttl,
         refresh_family_ttl=settings.refresh_family_ttl,
-        refresh_grace=0,
+        refresh_grace=_grace(settings),
     )
     id_tokens = None
     if "openid" in settings.scopes_supported:

@@ -195,6 +195,12 @@ SETTINGS: Mapping[str, Setting] = {
     "default_resource": Setting(
         _str, None, help="The audience of a token requested without resource (default: issuer)."
     ),
+    "refresh_grace_ttl": Setting(
+        _non_negative,
+        0,
+        help="Seconds a rotated refresh token may be retried for the same successor; needs "
+        "attesto.refresh_successor_secret.",
+    ),
     "refresh_family_ttl": Setting(
         _seconds, 90 * 24 * 3600, help="Absolute lifetime of a refresh-token family."
     ),
@@ -316,6 +322,7 @@ class AttestoSettings:
     )
     resources: tuple[str, ...] = ()
     default_resource: str | None = None
+    refresh_grace_ttl: int = 0
     refresh_family_ttl: int = 90 * 24 * 3600
     require_pushed_authorization_requests: bool = False
     introspection_clients: tuple[str, ...] = ()

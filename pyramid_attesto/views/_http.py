@@ -28,10 +28,12 @@ logger = logging.getLogger("pyramid_attesto")
 __all__ = [
     "Form",
     "check_https",
+    "cors_preflight",
     "database_error_view",
     "method_not_allowed",
     "parse_form",
     "parse_pairs",
+    "with_cors",
 ]
 
 Form = dict[str, list[str]]
@@ -107,3 +109,30 @@ def database_error_view(exc: Exception, request: Any) -> Response:
         status=503,
         headers={"Retry-After": "1"},
     )
+
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "DPoP-Nonce, WWW-Authenticate",
+}
+
+
+def with_cors(response: Response) -> Response:
+    """Credential-less CORS (DESIGN.md D17): any origin may call, no cookie is involved
+    (the client authenticates itself in the request)."""
+    response.headers.update(CORS_HEADERS)
+    return response
+
+
+def cors_preflight() -> Response:
+    """The answer to a CORS preflight (``OPTIONS``) at a CORS-enabled endpoint."""
+    response = Response(status=204)
+    response.headers.update(
+        {
+            **CORS_HEADERS,
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type, DPoP",
+            "Access-Control-Max-Age": "600",
+        }
+    )
+    return response

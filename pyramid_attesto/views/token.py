@@ -22,7 +22,14 @@ from pyramid_attesto.core.grants import TokenRequest
 from pyramid_attesto.core.introspection import INTROSPECTION_JWT_MEDIA_TYPE, accepts_jwt_response
 from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
 from pyramid_attesto.server import AuthorizationServer, TokenEndpoint, get_server
-from pyramid_attesto.views._http import Form, check_https, method_not_allowed, parse_form
+from pyramid_attesto.views._http import (
+    Form,
+    check_https,
+    cors_preflight,
+    method_not_allowed,
+    parse_form,
+    with_cors,
+)
 
 __all__ = ["authenticate", "introspection_view", "revocation_view", "token_view"]
 
@@ -60,10 +67,17 @@ def _proof(request: Any, server: AuthorizationServer, endpoint: TokenEndpoint) -
 
 
 def token_view(request: Any) -> Response:
+    """``POST {prefix}/token``; CORS-enabled (D17)."""
     server = get_server(request.registry)
     endpoint = server.token
     if endpoint is None:
         return HTTPNotFound()
+    if request.method == "OPTIONS":
+        return cors_preflight()
+    return with_cors(_token(request, server, endpoint))
+
+
+def _token(request: Any, server: AuthorizationServer, endpoint: TokenEndpoint) -> Response:
     if request.method != "POST":
         return method_not_allowed(("POST",))
     try:
@@ -96,7 +110,13 @@ def _client_request(
 
 def revocation_view(request: Any) -> Response:
     """``POST {prefix}/revoke`` (RFC 7009 §2): ``200`` with an empty body whether or not
-    anything was revoked (§2.2); errors as RFC 6749 §5.2."""
+    anything was revoked (§2.2); errors as RFC 6749 §5.2. CORS-enabled (D17)."""
+    if request.method == "OPTIONS" and get_server(request.registry).token is not None:
+        return cors_preflight()
+    return with_cors(_revoke(request))
+
+
+def _revoke(request: Any) -> Response:
     found = _client_request(request, "revocation")
     if isinstance(found, Response):
         return found

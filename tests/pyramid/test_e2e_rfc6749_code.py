@@ -335,3 +335,25 @@ def test_refresh_grant_disabled_is_unsupported_grant_type_rfc6749_5_2() -> None:
     assert "refresh_token" not in first
     res = app.post(TOKEN, _refresh("whatever"), status=400)
     assert res.json["error"] == "unsupported_grant_type"
+
+
+def test_grace_window_returns_the_same_successor_rfc9700_4_14_2() -> None:
+    app = as_app(
+        {
+            **GRANTS,
+            "attesto.refresh_grace_ttl": "30",
+            "attesto.refresh_successor_secret": "s" * 40,
+        }
+    )
+    first = _tokens(app)
+    one = app.post(TOKEN, _refresh(first["refresh_token"]), status=200).json
+    retry = app.post(TOKEN, _refresh(first["refresh_token"]), status=200).json
+    assert retry["refresh_token"] == one["refresh_token"]
+    assert retry["access_token"] != one["access_token"]
+
+
+def test_grace_window_needs_the_successor_secret_d12() -> None:
+    from pyramid.exceptions import ConfigurationExecutionError
+
+    with pytest.raises(ConfigurationExecutionError, match="refresh_successor_secret"):
+        as_app({**GRANTS, "attesto.refresh_grace_ttl": "30"})

@@ -204,3 +204,19 @@ def test_token_endpoint_under_the_include_route_prefix() -> None:
     doc = app.get("/.well-known/oauth-authorization-server").json
     assert doc["token_endpoint"] == "https://id.example/mcp/oauth/token"
     assert CLIENTS["svc"].confidential
+
+
+def test_cors_on_token_and_revocation_only_d17(app: TestApp) -> None:
+    for path in (TOKEN, "/oauth/revoke"):
+        pre = app.options(path, status=204)
+        assert pre.headers["Access-Control-Allow-Origin"] == "*"
+        assert "DPoP" in pre.headers["Access-Control-Allow-Headers"]
+        assert "Access-Control-Allow-Credentials" not in pre.headers
+    res = app.post(TOKEN, {"grant_type": "client_credentials"}, headers=basic("svc"))
+    assert res.headers["Access-Control-Allow-Origin"] == "*"
+    assert "DPoP-Nonce" in res.headers["Access-Control-Expose-Headers"]
+    err = app.post(TOKEN, {"grant_type": "client_credentials"}, expect_errors=True)
+    assert err.headers["Access-Control-Allow-Origin"] == "*"
+    intro = app.post("/oauth/introspect", {"token": "x"}, headers=basic("svc"))
+    assert "Access-Control-Allow-Origin" not in intro.headers
+    app.options("/oauth/introspect", status=405)
