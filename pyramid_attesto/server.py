@@ -37,7 +37,7 @@ from .challenges import ChallengeOptions
 from .core.authorization import AuthorizationPolicy, AuthorizationRequestValidator
 from .core.authorize import AuthorizationService
 from .core.client_auth import ClientAuthPolicy
-from .core.clients import AUTH_METHODS, AuthMethod, ClientStore
+from .core.clients import AUTH_METHODS, MTLS_METHODS, AuthMethod, ClientStore
 from .core.clock import Clock
 from .core.dpop import DEFAULT_ALGORITHMS, DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
 from .core.errors import ConfigurationError
@@ -56,6 +56,7 @@ from .core.metadata import (
     openid_configuration_path_inserted_url,
     openid_configuration_url,
 )
+from .core.mtls import match_client_certificate
 from .core.revocation import TokenAdministration
 from .core.scopes import ScopeCatalog
 from .core.tokens import AccessTokenMinter, AccessTokenVerifier
@@ -291,14 +292,21 @@ def _grant_types(settings: AttestoSettings, endpoints: Sequence[Endpoint]) -> tu
 
 
 def _client_auth(settings: AttestoSettings) -> ClientAuthPolicy:
-    unknown = sorted(set(settings.token_endpoint_auth_methods) - AUTH_METHODS)
+    methods = set(settings.token_endpoint_auth_methods)
+    unknown = sorted(methods - AUTH_METHODS)
     if unknown:
         raise ConfigurationError(
             f"attesto.token_endpoint_auth_methods: unknown method {unknown[0]}"
         )
+    if methods & MTLS_METHODS and not settings.mtls_enabled:
+        # DESIGN.md D24: mTLS needs a certificate source.
+        raise ConfigurationError(
+            "attesto.token_endpoint_auth_methods: the mTLS methods need attesto.mtls.enabled"
+        )
     try:
         return ClientAuthPolicy(
-            methods=frozenset(cast("set[AuthMethod]", set(settings.token_endpoint_auth_methods)))
+            methods=frozenset(cast("set[AuthMethod]", methods)),
+            certificate_matcher=match_client_certificate if methods & MTLS_METHODS else None,
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"attesto.token_endpoint_auth_methods: {exc}") from None
@@ -431,6 +439,8 @@ def build_server(
         }
         if token.dpop is not None:
             auth["dpop_signing_alg_values_supported"] = token.dpop.policy.algorithms
+        if settings.mtls_enabled:
+            auth["tls_client_certificate_bound_access_tokens"] = True
         auth["introspection_signing_alg_values_supported"] = (keystore.signer().alg,)
     authorize = None
     if "authorize" in urls:

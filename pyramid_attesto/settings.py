@@ -204,6 +204,12 @@ SETTINGS: Mapping[str, Setting] = {
     "refresh_family_ttl": Setting(
         _seconds, 90 * 24 * 3600, help="Absolute lifetime of a refresh-token family."
     ),
+    "mtls.enabled": Setting(
+        _bool,
+        False,
+        help="RFC 8705: client certificates (SSL_CLIENT_CERT, or Client-Cert from a trusted "
+        "proxy) authenticate tls_client_auth clients and bind their tokens.",
+    ),
     "require_pushed_authorization_requests": Setting(
         _bool, False, help="Accept only pushed authorization requests (RFC 9126 5)."
     ),
@@ -324,6 +330,7 @@ class AttestoSettings:
     default_resource: str | None = None
     refresh_grace_ttl: int = 0
     refresh_family_ttl: int = 90 * 24 * 3600
+    mtls_enabled: bool = False
     require_pushed_authorization_requests: bool = False
     introspection_clients: tuple[str, ...] = ()
     max_body_bytes: int = 65536

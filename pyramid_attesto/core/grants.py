@@ -126,6 +126,8 @@ class TokenRequest:
     form: Mapping[str, Sequence[str]]
     client: AuthenticatedClient
     dpop: DPoPProof | None = None
+    certificate_thumbprint: str | None = None
+    """``x5t#S256`` of the client certificate presented over mutual TLS (RFC 8705 §3)."""
 
 
 def single(form: Mapping[str, Sequence[str]], name: str) -> str | None:
@@ -319,13 +321,28 @@ class TokenService:
                 client_id=request.client.client_id,
                 audience=audience,
                 scopes=scopes,
-                cnf={"jkt": proof.jkt} if proof is not None else None,
+                cnf=self._cnf(request, proof),
                 auth_time=auth_time,
                 acr=acr,
                 principal_kind=kind,
             ),
             lifetime=self.policy.access_token_ttl,
         )
+
+    def _cnf(self, request: TokenRequest, proof: DPoPProof | None) -> dict[str, str] | None:
+        """RFC 9449 §6.1 ``jkt`` for a DPoP request; otherwise RFC 8705 §3.1 ``x5t#S256``
+        for a client registered for certificate-bound tokens that presented a certificate."""
+        if proof is not None:
+            return {"jkt": proof.jkt}
+        client = request.client.client
+        if client.tls_client_certificate_bound_access_tokens:
+            if request.certificate_thumbprint is None:
+                raise InvalidRequest(
+                    "this client's tokens are bound to its TLS client certificate: present one",
+                    reason="certificate_missing",
+                )
+            return {"x5t#S256": request.certificate_thumbprint}
+        return None
 
     def _response(
         self, token: MintedToken, scopes: tuple[str, ...], proof: DPoPProof | None
@@ -339,11 +356,16 @@ class TokenService:
             body["scope"] = format_scope(scopes)
         return body
 
-    def _metadata(self, token: MintedToken, proof: DPoPProof | None) -> dict[str, object]:
+    def _metadata(
+        self, token: MintedToken, proof: DPoPProof | None, request: TokenRequest
+    ) -> dict[str, object]:
+        constraint = "dpop" if proof is not None else None
+        if proof is None and request.client.client.tls_client_certificate_bound_access_tokens:
+            constraint = "mtls"
         return {
             "jti": token.jti,
             "token_type": "DPoP" if proof is not None else "Bearer",
-            "sender_constraint": "dpop" if proof is not None else None,
+            "sender_constraint": constraint,
         }
 
     # -- client_credentials (RFC 6749 §4.4) -----------------------------------------------
@@ -371,7 +393,7 @@ class TokenService:
             grant_type="client_credentials",
             subject=request.client.client_id,
             scope=format_scope(scopes),
-            metadata=self._metadata(token, proof),
+            metadata=self._metadata(token, proof, request),
         )
         return self._response(token, scopes, proof)
 
@@ -472,7 +494,7 @@ class TokenService:
             grant_type="authorization_code",
             subject=entry.subject,
             scope=format_scope(entry.scope),
-            metadata={**self._metadata(token, proof), "family_id": family_id},
+            metadata={**self._metadata(token, proof, request), "family_id": family_id},
         )
         return body
 
@@ -571,6 +593,6 @@ class TokenService:
             grant_type="refresh_token",
             subject=grant.subject,
             scope=format_scope(scopes),
-            metadata={**self._metadata(token, proof), "family_id": entry.family_id},
+            metadata={**self._metadata(token, proof, request), "family_id": entry.family_id},
         )
         return body

@@ -20,6 +20,7 @@ from pyramid_attesto.core.dpop import DPoPProof, single_dpop_header
 from pyramid_attesto.core.errors import OAuthError
 from pyramid_attesto.core.grants import TokenRequest
 from pyramid_attesto.core.introspection import INTROSPECTION_JWT_MEDIA_TYPE, accepts_jwt_response
+from pyramid_attesto.core.mtls import ClientCertificate
 from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
 from pyramid_attesto.server import AuthorizationServer, TokenEndpoint, get_server
 from pyramid_attesto.views._http import (
@@ -34,6 +35,24 @@ from pyramid_attesto.views._http import (
 __all__ = ["authenticate", "introspection_view", "revocation_view", "token_view"]
 
 
+def client_certificate(request: Any, server: AuthorizationServer) -> ClientCertificate | None:
+    """The request's client certificate as RFC 8705 checks see it (``None`` with mTLS off,
+    without a certificate, or with one that does not parse)."""
+    if not server.settings.mtls_enabled:
+        return None
+    presented = server.adapter.client_certificate(request.environ)
+    if presented is None:
+        return None
+    try:
+        return ClientCertificate.from_der(
+            presented.der,
+            chain_validated=presented.chain_validated,
+            validated_by=presented.source if presented.chain_validated else None,
+        )
+    except OAuthError:
+        return None
+
+
 def authenticate(
     request: Any, server: AuthorizationServer, endpoint: TokenEndpoint, form: Form, name: str
 ) -> Any:
@@ -45,7 +64,7 @@ def authenticate(
             endpoint_url=server.endpoint_urls[name],
             authorization=request.headers.get("Authorization"),
             token_endpoint_url=server.endpoint_urls.get("token"),
-            client_certificate=server.adapter.client_certificate(request.environ),
+            client_certificate=client_certificate(request, server),
         ),
         store=endpoint.client_store,
         replay_store=request.attesto_stores.replay,
@@ -85,8 +104,15 @@ def _token(request: Any, server: AuthorizationServer, endpoint: TokenEndpoint) -
         form = parse_form(request, server.settings.max_body_bytes)
         client = authenticate(request, server, endpoint, form, "token")
         proof = _proof(request, server, endpoint)
+        certificate = client_certificate(request, server)
         body = endpoint.service.exchange(
-            TokenRequest(form=form, client=client, dpop=proof), request.attesto_stores
+            TokenRequest(
+                form=form,
+                client=client,
+                dpop=proof,
+                certificate_thumbprint=certificate.thumbprint if certificate else None,
+            ),
+            request.attesto_stores,
         )
     except OAuthError as error:
         return oauth_error_response(error)
