@@ -78,6 +78,8 @@ class StoreFactory:
         self._sql: dict[str, Any] = {}
         self._engine: Any = None
         self._session_factory: Any = None
+        self._tm_session_factory: Any = None
+        self._shared_tm: Any = None
         if mode == "memory":
             from .storage import MemoryStorage
 
@@ -91,6 +93,14 @@ class StoreFactory:
                 )
             self._engine = make_engine(settings.sqlalchemy_url)
             self._session_factory = make_session_factory(self._engine)
+            # Registered once with the thread-local transaction manager (pyramid_tm's
+            # default): a request then pays for a Session, not for seven event listeners.
+            import transaction
+            import zope.sqlalchemy
+
+            self._shared_tm = transaction.manager
+            self._tm_session_factory = make_session_factory(self._engine)
+            zope.sqlalchemy.register(self._tm_session_factory, transaction_manager=self._shared_tm)
 
     @property
     def engine(self) -> Any:
@@ -121,9 +131,12 @@ class StoreFactory:
         tm = getattr(request, "tm", None)
         if tm is None:
             return storage.for_engine(self._engine)  # type: ignore[no-any-return]
-        from .storage import get_tm_session
+        if tm is self._shared_tm:
+            session = self._tm_session_factory(info={"request": request})
+        else:  # a host's own transaction manager (tm.manager_hook): register per request
+            from .storage import get_tm_session
 
-        session = get_tm_session(self._session_factory, tm, request)
+            session = get_tm_session(self._session_factory, tm, request)
         return storage.for_session(session)  # type: ignore[no-any-return]
 
 
