@@ -191,6 +191,8 @@ class AuthorizationServer:
     clock: Clock
     adapter: RequestAdapter
     """Scheme, canonical URL and client certificate of a request (rule 1, D14, D23)."""
+    emit: Callable[[Event], None]
+    """Hands an :class:`~pyramid_attesto.core.host.Event` to the sink and subscribers."""
     token: TokenEndpoint | None = None
     """``None`` when no client store is configured (the client endpoints answer 404)."""
     authorize: AuthorizeEndpoint | None = None
@@ -498,6 +500,7 @@ def build_server(
         settings=settings,
         clock=clock,
         adapter=adapter,
+        emit=emit,
         token=token,
         authorize=authorize,
         userinfo=userinfo,

@@ -154,6 +154,17 @@ def _decide(
         owner = Authenticated(owner)
     if not isinstance(owner, Authenticated) or not owner.subject:
         raise TypeError("authenticate_resource_owner returned neither a user nor a response")
+    max_age = pending.request.max_age
+    if max_age is not None and (
+        owner.auth_time is None or service.clock.now() - owner.auth_time > max_age
+    ):
+        # OIDC Core §3.1.2.1: the user must have authenticated within max_age seconds.
+        return _deny(
+            service,
+            pending,
+            stores,
+            LoginRequired("the authentication is older than max_age", reason="max_age"),
+        )
     decision = consent.consent(request, pending, owner.subject)
     if isinstance(decision, Response):
         if prompt_none:

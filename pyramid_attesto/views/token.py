@@ -19,6 +19,7 @@ from pyramid_attesto.core.client_auth import ClientAuthRequest, authenticate_cli
 from pyramid_attesto.core.dpop import DPoPProof, single_dpop_header
 from pyramid_attesto.core.errors import OAuthError
 from pyramid_attesto.core.grants import TokenRequest
+from pyramid_attesto.core.host import Event
 from pyramid_attesto.core.introspection import INTROSPECTION_JWT_MEDIA_TYPE, accepts_jwt_response
 from pyramid_attesto.core.mtls import ClientCertificate
 from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
@@ -99,6 +100,7 @@ def token_view(request: Any) -> Response:
 def _token(request: Any, server: AuthorizationServer, endpoint: TokenEndpoint) -> Response:
     if request.method != "POST":
         return method_not_allowed(("POST",))
+    client = None
     try:
         check_https(request, server.adapter, server.settings.require_https)
         form = parse_form(request, server.settings.max_body_bytes)
@@ -115,6 +117,8 @@ def _token(request: Any, server: AuthorizationServer, endpoint: TokenEndpoint) -
             request.attesto_stores,
         )
     except OAuthError as error:
+        if client is None:  # the grant emits its own denials once the client is known
+            server.emit(Event("token_denied", result="failure", reason=error.reason or error.error))
         return oauth_error_response(error)
     response = json_response(body)
     if endpoint.nonces is not None:

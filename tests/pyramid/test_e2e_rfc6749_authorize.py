@@ -251,3 +251,24 @@ def test_parked_request_resumes_only_in_the_same_browser_d13(app: TestApp) -> No
     assert "invalid_request_uri" in stolen.text
     done = app.get(f"{resume.path}?{resume.query}", headers=USER, status=302)
     assert _redirect(done)["code"]
+
+
+def test_max_age_needs_a_recent_authentication_oidc_core_3_1_2_1() -> None:
+    import time as _time
+
+    from pyramid_attesto.core.authorize import Authenticated
+
+    class Recent(Consent):
+        def __init__(self, auth_time: int | None) -> None:
+            self.auth_time = auth_time
+
+        def authenticate_resource_owner(self, request: Any, authorization: Any) -> object:
+            return Authenticated("alice", auth_time=self.auth_time)
+
+    now = int(_time.time())
+    fresh = as_app(set_attesto_consent_policy=Recent(now - 10))
+    assert _redirect(fresh.get(AUTHORIZE, _query(max_age="60"), status=302))["code"]
+    for auth_time in (now - 600, None):
+        stale = as_app(set_attesto_consent_policy=Recent(auth_time))
+        res = stale.get(AUTHORIZE, _query(max_age="60"), status=302)
+        assert _redirect(res)["error"] == ["login_required"]

@@ -101,7 +101,7 @@ def test_wrong_secret_is_invalid_client_with_basic_challenge_rfc6749_5_2() -> No
     assert res.headers["WWW-Authenticate"].startswith("Basic ")
     assert res.headers["Cache-Control"] == "no-store"
     assert "wrong-secret" not in res.text
-    assert seen == []  # nothing is issued and no client is known
+    assert [e.name for e in seen] == ["token_denied"]
 
 
 def test_unknown_client_is_invalid_client_rfc6749_5_2() -> None:
@@ -254,3 +254,15 @@ def test_private_key_jwt_client_cannot_use_a_secret_rfc6749_2_3() -> None:
         status=401,
     )
     assert res.json["error"] == "invalid_client"
+
+
+def test_failed_client_authentication_is_an_event_without_secrets() -> None:
+    app = as_app()
+    seen = events(app)
+    app.post(
+        TOKEN, {"grant_type": "client_credentials"}, headers=basic("svc", "s3cr3t"), status=401
+    )
+    assert [(e.name, e.result, e.reason) for e in seen] == [
+        ("token_denied", "failure", "wrong_secret")
+    ]
+    assert "s3cr3t" not in repr(seen)
