@@ -62,7 +62,7 @@ from typing import Any, Final
 from urllib.parse import unquote_plus
 
 from joserfc import jws
-from joserfc.errors import JoseError, UnsupportedAlgorithmError
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 from joserfc.jws import CompactSignature, JWSRegistry
 
@@ -80,6 +80,7 @@ from .clients import (
 from .clock import Clock
 from .encoding import b64url_decode, is_b64url
 from .errors import ConfigurationError, InvalidClient, InvalidRequest
+from .jwt import AllowListRegistry
 from .secret import sha256_b64url
 from .stores import ReplayStore
 
@@ -134,26 +135,11 @@ _TOKEN68_B64 = re.compile(r"\A[A-Za-z0-9+/]+={0,2}\Z")
 _COMPACT_JWS = re.compile(r"\A[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\Z")
 
 
-class _AssertionRegistry(JWSRegistry):
-    """A JWS registry allowing exactly one algorithm.
-
-    The allow-list decision is ours (the policy's); joserfc's per-algorithm deprecation
-    warning (``EdDSA``, RFC 9864) is not repeated on every verification.
-    """
-
-    max_header_length = 4096
-    max_payload_length = 8192
-    max_signature_length = 1024
-
-    def get_alg(self, name: str) -> Any:
-        if not self.allowed or name not in self.allowed or name not in self.algorithms:
-            raise UnsupportedAlgorithmError(f"Algorithm of '{name}' is not allowed")
-        return self.algorithms[name]
-
-
-_PARSE_REGISTRY = _AssertionRegistry(algorithms=[], strict_check_header=False)
+# One-algorithm registries: the policy's allow-list decides which of them may be used.
+_SIZES: Final = {"max_header_length": 4096, "max_payload_length": 8192}
+_PARSE_REGISTRY = AllowListRegistry((), **_SIZES)
 _REGISTRIES: Mapping[str, JWSRegistry] = {
-    alg: _AssertionRegistry(algorithms=[alg], strict_check_header=False)
+    alg: AllowListRegistry((alg,), **_SIZES)
     for alg in (*SUPPORTED_ASSERTION_ALGORITHMS, SECRET_JWT_ALGORITHM)
 }
 

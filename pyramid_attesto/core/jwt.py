@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any, Final, NoReturn
 
 from joserfc import jws
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, UnsupportedAlgorithmError
 from joserfc.jwa import JWSAlgModel
 from joserfc.jws import JWSRegistry
 
@@ -129,19 +129,33 @@ _json_object_decoder = json.JSONDecoder(
 )
 
 
-class _Registry(JWSRegistry):
-    """A joserfc registry that is itself the allow-list, built once per decoder."""
+class AllowListRegistry(JWSRegistry):
+    """A joserfc JWS registry that is itself an algorithm allow-list; build it once, reuse it.
 
-    def __init__(self, algorithms: Collection[str]) -> None:
+    ``get_alg`` answers only the allowed algorithms: no lookup in joserfc's process-wide table
+    and no per-call deprecation warning for ``EdDSA`` (RFC 9864 deprecates the name; we keep
+    it for interoperability). Which names are accepted is the caller's policy. The size caps,
+    when given, replace joserfc's defaults for the segments it checks.
+    """
+
+    def __init__(
+        self,
+        algorithms: Collection[str],
+        *,
+        max_header_length: int | None = None,
+        max_payload_length: int | None = None,
+    ) -> None:
         super().__init__(algorithms=list(algorithms), strict_check_header=False)
+        if max_header_length is not None:
+            self.max_header_length = max_header_length
+        if max_payload_length is not None:
+            self.max_payload_length = max_payload_length
         self._models: dict[str, JWSAlgModel] = {a: JWSRegistry.algorithms[a] for a in algorithms}
 
     def get_alg(self, name: str) -> JWSAlgModel:
-        # No warning for EdDSA (RFC 9864 deprecates the name; we keep it for interoperability)
-        # and no lookup in the process-wide table: only what this decoder allows.
         model = self._models.get(name)
-        if model is None:  # pragma: no cover - the decoder checks alg before joserfc runs
-            raise ValueError("algorithm not allowed")
+        if model is None:
+            raise UnsupportedAlgorithmError(f"Algorithm of '{name}' is not allowed")
         return model
 
 
@@ -181,7 +195,7 @@ class JWTDecoder:
         self._error = error
         self._max_size = max_size
         self._max_header = max_header_size
-        self._registry = _Registry(self._algorithms)
+        self._registry = AllowListRegistry(self._algorithms)
 
     def fail(self, reason: str, description: str) -> NoReturn:
         """Raise the decoder's error class (``description`` must be RFC 6749 §5.2 text)."""

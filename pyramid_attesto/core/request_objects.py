@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from joserfc import jws
-from joserfc.errors import JoseError, UnsupportedAlgorithmError
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.jws import CompactSignature, JWSRegistry
 
@@ -50,6 +50,7 @@ from .clients import Client, JWKSProvider, inline_jwks
 from .clock import Clock
 from .encoding import is_b64url
 from .errors import ConfigurationError, InvalidRequestObject
+from .jwt import AllowListRegistry
 
 __all__ = [
     "DEFAULT_REQUEST_OBJECT_ALGORITHMS",
@@ -77,23 +78,11 @@ _COMPACT_JWS = re.compile(r"\A[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
 _FAPI_MAX_WINDOW = 3600
 
 
-class _Registry(JWSRegistry):
-    """A JWS registry that allows exactly its configured algorithms (the policy decides)."""
-
-    max_header_length = 4096
-    max_payload_length = 65536
-    max_signature_length = 1024
-
-    def get_alg(self, name: str) -> Any:
-        if not self.allowed or name not in self.allowed or name not in self.algorithms:
-            raise UnsupportedAlgorithmError(f"Algorithm of '{name}' is not allowed")
-        return self.algorithms[name]
-
-
-_PARSE_REGISTRY = _Registry(algorithms=[], strict_check_header=False)
+# One-algorithm registries: the policy's allow-list decides which of them may be used.
+_SIZES: Final = {"max_header_length": 4096, "max_payload_length": 65536}
+_PARSE_REGISTRY = AllowListRegistry((), **_SIZES)
 _REGISTRIES: Mapping[str, JWSRegistry] = {
-    alg: _Registry(algorithms=[alg], strict_check_header=False)
-    for alg in SUPPORTED_REQUEST_OBJECT_ALGORITHMS
+    alg: AllowListRegistry((alg,), **_SIZES) for alg in SUPPORTED_REQUEST_OBJECT_ALGORITHMS
 }
 
 

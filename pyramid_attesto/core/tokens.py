@@ -30,6 +30,7 @@ from .clock import Clock
 from .encoding import b64url_encode
 from .jwt import MAX_TOKEN_BYTES, Claims, JWTDecoder, encode_jwt
 from .keys import SIGNING_ALGORITHMS, Algorithm, Keystore
+from .scopes import is_scope_token
 
 __all__ = [
     "ACCESS_TOKEN_TYP",
@@ -64,12 +65,6 @@ def new_jti() -> str:
     return b64url_encode(secrets.token_bytes(16))
 
 
-def _scope_token(value: str) -> bool:
-    return bool(value) and all(
-        c == "\x21" or "\x23" <= c <= "\x5b" or "\x5d" <= c <= "\x7e" for c in value
-    )
-
-
 @dataclass(frozen=True)
 class AccessTokenClaims:
     """What an access token says; the minter adds ``iss``, times and ``jti``.
@@ -95,7 +90,7 @@ class AccessTokenClaims:
         for name in ("subject", "client_id", "audience"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"{name} must be a non-empty string")
-        if not isinstance(self.scopes, tuple) or not all(_scope_token(s) for s in self.scopes):
+        if not isinstance(self.scopes, tuple) or not all(is_scope_token(s) for s in self.scopes):
             raise ValueError("scopes must be a tuple of NQCHAR scope tokens (RFC 6749 §3.3)")
         if not isinstance(self.amr, tuple):
             raise ValueError("amr must be a tuple of strings")
