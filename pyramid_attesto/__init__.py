@@ -9,12 +9,14 @@ missing key raises a :class:`~pyramid_attesto.core.errors.ConfigurationError` na
 resolves the keystore, and stores the :class:`~pyramid_attesto.runtime.Attesto` runtime in
 the registry.
 
-Adds the directives ``config.set_attesto_keystore(keystore)`` and
-``config.set_attesto_clock(clock)``, and one per host policy object
-(``config.set_attesto_client_store(store)``, ``set_attesto_principal_store``,
-``set_attesto_scope_policy``, ``set_attesto_consent_policy``, ``set_attesto_claims_provider``,
-``set_attesto_event_sink``: an object or a dotted name, see :mod:`pyramid_attesto.hostpolicy`);
-a directive wins over the setting.
+Adds the directives ``config.set_attesto_keystore(keystore)``,
+``config.set_attesto_clock(clock)`` and ``config.set_attesto_fetcher(fetcher)`` (outbound
+fetches), and one per host policy object (``config.set_attesto_client_store(store)``,
+``set_attesto_principal_store``, ``set_attesto_scope_policy``, ``set_attesto_consent_policy``,
+``set_attesto_claims_provider``, ``set_attesto_event_sink``, ``set_attesto_registration_store``,
+``set_attesto_registration_gate``, ``set_attesto_exchange_policy``,
+``set_attesto_assertion_subject_resolver``, ``set_attesto_assertion_policy``: an object or a
+dotted name, see :mod:`pyramid_attesto.hostpolicy`); a directive wins over the setting.
 
 Adds the routes, each named ``attesto.<endpoint>``:
 
@@ -26,7 +28,9 @@ Adds the routes, each named ``attesto.<endpoint>``:
   (:mod:`pyramid_attesto.server`).
 
 Endpoint routes are mounted under ``attesto.route_prefix`` (``/oauth`` by default), or under
-the ``route_prefix`` given to ``config.include``.
+the ``route_prefix`` given to ``config.include``; with registration on, ``attesto.registration``
+(``POST {prefix}/register``) and ``attesto.registration_client`` (``GET``/``DELETE
+{prefix}/register/{client_id}``, RFC 7592).
 
 When ``attesto.resource`` is set, the application protects its own API too: the include also
 includes :mod:`pyramid_attesto.resource` (the security policy, the challenges and the
@@ -43,7 +47,7 @@ from .core.clock import Clock
 from .core.keys import Keystore
 from .hostpolicy import HOST_OBJECTS, emit, resolve_host_policy
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
-from .server import ENDPOINTS, IAuthorizationServer, build_server
+from .server import ENDPOINTS, EXTRA_ROUTES, IAuthorizationServer, build_server
 from .settings import SETTINGS, parse_settings
 from .storefactory import make_store_factory
 
@@ -76,6 +80,17 @@ def set_attesto_clock(config: Any, clock: Clock) -> None:
         _overrides(config)["clock"] = clock
 
     config.action(("attesto", "clock"), register)
+
+
+def set_attesto_fetcher(config: Any, fetcher: object) -> None:
+    """Directive: make outbound fetches (metadata documents, issuers' ``jwks_uri``) with
+    ``fetcher`` (a :class:`~pyramid_attesto.core.outbound.DocumentFetcher`) instead of the
+    :class:`~pyramid_attesto.fetch.GuardedFetcher`; tests inject one."""
+
+    def register() -> None:
+        _overrides(config)["fetcher"] = fetcher
+
+    config.action(("attesto", "fetcher"), register)
 
 
 def _attesto_stores(request: Any) -> Any:
@@ -164,6 +179,17 @@ def _endpoint_routes(config: Any, prefix: str) -> None:
                 context="sqlalchemy.exc.SQLAlchemyError",
                 route_name=route,
             )
+        for name, path, view in EXTRA_ROUTES:
+            route = f"attesto.{name}"
+            config.add_route(route, prefix + path)
+            config.add_view(
+                view, route_name=route, permission=NO_PERMISSION_REQUIRED, require_csrf=False
+            )
+            config.add_exception_view(
+                "pyramid_attesto.views._http.database_error_view",
+                context="sqlalchemy.exc.SQLAlchemyError",
+                route_name=route,
+            )
     finally:
         config.route_prefix = saved
 
@@ -171,6 +197,7 @@ def _endpoint_routes(config: Any, prefix: str) -> None:
 def includeme(config: Any) -> None:
     config.add_directive("set_attesto_keystore", set_attesto_keystore)
     config.add_directive("set_attesto_clock", set_attesto_clock)
+    config.add_directive("set_attesto_fetcher", set_attesto_fetcher)
     for name in HOST_OBJECTS:
         config.add_directive(f"set_attesto_{name}", _host_directive(name))
     prefix = _route_prefix(config)
@@ -204,6 +231,7 @@ def includeme(config: Any) -> None:
             stores=stores,
             clock=runtime.clock,
             emit=lambda event: emit(registry, host, event),
+            fetcher=overrides.get("fetcher"),  # type: ignore[arg-type]
         )
         config.registry.registerUtility(server, IAuthorizationServer)
 

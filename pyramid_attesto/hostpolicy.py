@@ -22,6 +22,16 @@ setting / directive                Protocol                                     
 ``set_attesto_claims_provider``    ClaimsProvider`
 ``attesto.event_sink``             :class:`~pyramid_attesto.core.host.EventSink`  no
 ``set_attesto_event_sink``
+``attesto.registration_store``     :class:`~pyramid_attesto.core.registration.    with
+``set_attesto_registration_store`` RegistrationStore` (or ``memory``)            registration
+``attesto.registration_gate``      :class:`~pyramid_attesto.core.registration.    no
+``set_attesto_registration_gate``  RegistrationGate`
+``attesto.exchange_policy``        :class:`~pyramid_attesto.core.token_exchange.  no
+``set_attesto_exchange_policy``    ExchangePolicy`
+``attesto.assertion_subject_       :class:`~pyramid_attesto.core.jwt_bearer.      with
+resolver``                         SubjectResolver`                              jwt-bearer
+``attesto.assertion_policy``       :class:`~pyramid_attesto.core.jwt_bearer.      no
+``set_attesto_assertion_policy``   AssertionPolicy`
 =================================  ============================================  ==========
 """
 
@@ -47,7 +57,10 @@ from .core.host import (
     PrincipalStore,
     ScopePolicy,
 )
+from .core.jwt_bearer import AssertionPolicy, SubjectResolver
+from .core.registration import MemoryRegistrationStore, RegistrationGate, RegistrationStore
 from .core.scopes import ScopeCatalog
+from .core.token_exchange import ExchangePolicy
 
 __all__ = ["HOST_OBJECTS", "HostPolicy", "emit", "resolve_host_policy"]
 
@@ -60,6 +73,11 @@ HOST_OBJECTS: Mapping[str, type] = {
     "consent_policy": ConsentPolicy,
     "claims_provider": ClaimsProvider,
     "event_sink": EventSink,
+    "registration_store": RegistrationStore,
+    "registration_gate": RegistrationGate,
+    "exchange_policy": ExchangePolicy,
+    "assertion_subject_resolver": SubjectResolver,
+    "assertion_policy": AssertionPolicy,
 }
 """Each host object's name (``attesto.<name>``, ``set_attesto_<name>``) and Protocol."""
 
@@ -74,6 +92,11 @@ class HostPolicy:
     consent_policy: ConsentPolicy | None
     claims_provider: ClaimsProvider | None
     event_sink: EventSink
+    registration_store: RegistrationStore | None = None
+    registration_gate: RegistrationGate | None = None
+    exchange_policy: ExchangePolicy | None = None
+    assertion_subject_resolver: SubjectResolver | None = None
+    assertion_policy: AssertionPolicy | None = None
 
 
 def _methods(protocol: type) -> list[str]:
@@ -127,6 +150,9 @@ def resolve_host_policy(
         value = overrides.get(name, settings.get(key))
         if value is None or value == "":
             found[name] = None
+            continue
+        if name == "registration_store" and value == "memory":
+            found[name] = MemoryRegistrationStore()
             continue
         found[name] = resolve_host_object(key, value, protocol, package=package)
     if found["scope_policy"] is None:

@@ -26,7 +26,7 @@ path under those names is a ``404``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -36,15 +36,22 @@ from zope.interface import Interface
 from .challenges import ChallengeOptions
 from .core.authorization import AuthorizationPolicy, AuthorizationRequestValidator
 from .core.authorize import AuthorizationService
+from .core.cimd import (
+    MetadataDocumentClientStore,
+    MetadataDocumentPolicy,
+    MetadataDocumentResolver,
+)
 from .core.client_auth import ClientAuthPolicy
 from .core.clients import AUTH_METHODS, MTLS_METHODS, AuthMethod, ClientStore
 from .core.clock import Clock
 from .core.dpop import DEFAULT_ALGORITHMS, DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
 from .core.errors import ConfigurationError
-from .core.grants import GRANT_TYPES, TokenPolicy, TokenService
+from .core.grants import EXTENSION_GRANT_TYPES, GRANT_TYPES, TokenPolicy, TokenService
 from .core.host import ClaimsProvider, ConsentPolicy, Event
 from .core.idtoken import IDTokenMinter
 from .core.introspection import IntrospectionJWTEncoder
+from .core.jwt_bearer import GRANT_TYPE as JWT_BEARER
+from .core.jwt_bearer import JWTBearerConfig, RemoteIssuerKeys, inline_issuer_keys
 from .core.keys import Keystore
 from .core.metadata import (
     AuthorizationServerConfig,
@@ -57,9 +64,20 @@ from .core.metadata import (
     openid_configuration_url,
 )
 from .core.mtls import match_client_certificate
+from .core.outbound import DocumentFetcher
+from .core.registration import (
+    REGISTRABLE_AUTH_METHODS,
+    HashedInitialAccessTokens,
+    RegisteredClientStore,
+    RegistrationPolicy,
+    RegistrationService,
+)
 from .core.revocation import TokenAdministration
 from .core.scopes import ScopeCatalog
+from .core.token_exchange import ACCESS_TOKEN_TYPE, OwnAccessTokens, TokenExchangeConfig
+from .core.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 from .core.tokens import AccessTokenMinter, AccessTokenVerifier
+from .fetch import GuardedFetcher
 from .hostpolicy import HostPolicy
 from .request import RequestAdapter
 from .settings import AttestoSettings
@@ -126,9 +144,25 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "introspection_endpoint",
         "pyramid_attesto.views.token.introspection_view",
     ),
+    Endpoint(
+        "registration",
+        "/register",
+        "registration_endpoint",
+        "pyramid_attesto.views.registration.registration_view",
+    ),
 )
 """The endpoints this version mounts. Each is enabled (served and advertised) only when what
 it needs is configured: the client endpoints need ``attesto.client_store``."""
+
+EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
+    (
+        "registration_client",
+        "/register/{client_id}",
+        "pyramid_attesto.views.registration.registration_client_view",
+    ),
+)
+"""Routes that are not endpoints of their own: ``(name, path, view)`` (RFC 7592 §2, the
+client configuration endpoint of each registered client)."""
 
 CLIENT_ENDPOINTS = frozenset({"token", "revocation", "introspection", "par", "authorize"})
 """Endpoints that authenticate or load clients (enabled with ``attesto.client_store``)."""
@@ -199,6 +233,8 @@ class AuthorizationServer:
     """``None`` without a client store and a consent policy (authorize and PAR answer 404)."""
     userinfo: UserInfoEndpoint | None = None
     """``None`` without a claims provider and the ``openid`` scope."""
+    registration: RegistrationService | None = None
+    """``None`` unless ``attesto.registration.enabled``."""
 
     def enabled(self, name: str) -> bool:
         return name in self.endpoint_urls
@@ -239,6 +275,8 @@ def _enabled(
     def on(endpoint: Endpoint) -> bool:
         if endpoint.name == "userinfo":
             return host.claims_provider is not None and "openid" in settings.scopes_supported
+        if endpoint.name == "registration":
+            return settings.registration_enabled
         if endpoint.name in CLIENT_ENDPOINTS and host.client_store is None:
             return False
         return not (endpoint.name in CONSENT_ENDPOINTS and host.consent_policy is None)
@@ -279,16 +317,32 @@ def _authorize_endpoint(
     return AuthorizeEndpoint(service=service, consent=host.consent_policy)
 
 
+def _extension_grants(settings: AttestoSettings) -> tuple[str, ...]:
+    """The extension grants that are configured (served only then)."""
+    found = []
+    if settings.token_exchange_enabled:
+        found.append(TOKEN_EXCHANGE)
+    if settings.jwt_bearer_issuers:
+        found.append(JWT_BEARER)
+    return tuple(found)
+
+
 def _grant_types(settings: AttestoSettings, endpoints: Sequence[Endpoint]) -> tuple[str, ...]:
     names = {e.name for e in endpoints}
+    extensions = _extension_grants(settings)
     if settings.grant_types_supported is None:
         codes = ("authorization_code", "refresh_token") if "authorize" in names else ()
-        return (*codes, "client_credentials")
-    unknown = sorted(set(settings.grant_types_supported) - set(GRANT_TYPES))
+        return (*codes, "client_credentials", *extensions)
+    served = (*GRANT_TYPES, *extensions)
+    unknown = sorted(set(settings.grant_types_supported) - set(served))
     if unknown:
+        hint = ""
+        if unknown[0] in EXTENSION_GRANT_TYPES:
+            hint = " (token exchange needs attesto.token_exchange.enabled, jwt-bearer needs "
+            hint += "attesto.jwt_bearer.issuers)"
         raise ConfigurationError(
             f"attesto.grant_types_supported: {unknown[0]} is not served (one of "
-            f"{', '.join(GRANT_TYPES)})"
+            f"{', '.join(served)}){hint}"
         )
     return tuple(settings.grant_types_supported)
 
@@ -350,6 +404,7 @@ def _token_endpoint(
     clock: Clock,
     grant_types: tuple[str, ...],
     emit: Callable[[Event], None],
+    fetcher: DocumentFetcher,
 ) -> TokenEndpoint | None:
     if host.client_store is None:
         return None
@@ -381,6 +436,8 @@ def _token_endpoint(
         principal_store=host.principal_store,
         id_token_minter=id_tokens,
         claims_provider=host.claims_provider,
+        token_exchange=_token_exchange(settings, keystore, host, clock, policy, grant_types),
+        jwt_bearer=_jwt_bearer(settings, host, clock, policy, grant_types, fetcher),
     )
     verifier, nonces = _dpop(settings, clock)
     introspectors = frozenset(settings.introspection_clients)
@@ -403,6 +460,130 @@ def _token_endpoint(
     )
 
 
+# -- registration, metadata documents, token exchange, jwt-bearer --------------------------
+
+
+def _client_store(
+    settings: AttestoSettings, host: HostPolicy, clock: Clock, fetcher: DocumentFetcher
+) -> ClientStore | None:
+    """The host's clients, then the registered ones, then metadata documents for https
+    client_ids: each layer asks the next for what it does not know."""
+    clients = host.client_store
+    if settings.registration_enabled:
+        if host.registration_store is None:
+            # DESIGN.md D24: registration on needs a registration store.
+            raise ConfigurationError(
+                "attesto.registration.enabled needs attesto.registration_store "
+                "(a RegistrationStore, or `memory` for one process)"
+            )
+        clients = RegisteredClientStore(host.registration_store, clock, clients)
+    if settings.client_id_metadata_enabled:
+        policy = MetadataDocumentPolicy(
+            allowed_hosts=frozenset(h.lower() for h in settings.client_id_metadata_allowed_hosts),
+            blocked_hosts=frozenset(h.lower() for h in settings.client_id_metadata_blocked_hosts),
+            catalog=ScopeCatalog.of(settings.scopes_supported),
+        )
+        resolver = MetadataDocumentResolver(fetcher, policy, clock=clock)
+        clients = MetadataDocumentClientStore(resolver, clients)
+    return clients
+
+
+def _registration(
+    settings: AttestoSettings,
+    host: HostPolicy,
+    clock: Clock,
+    urls: Mapping[str, str],
+    token: TokenEndpoint | None,
+) -> RegistrationService | None:
+    if "registration" not in urls:
+        return None
+    assert host.registration_store is not None  # _client_store
+    enabled = set(token.client_auth.methods) if token is not None else set()
+    requested = settings.registration_auth_methods
+    methods = set(requested) if requested is not None else enabled & REGISTRABLE_AUTH_METHODS
+    unknown = sorted(methods - REGISTRABLE_AUTH_METHODS) or sorted(methods - enabled)
+    if unknown or not methods:
+        raise ConfigurationError(
+            "attesto.registration.auth_methods: registered clients may use only methods the "
+            f"token endpoint accepts among {', '.join(sorted(REGISTRABLE_AUTH_METHODS))}"
+            + (f" (not {unknown[0]})" if unknown else "")
+        )
+    # Self-registered clients get the user-facing grants only: client_credentials, token
+    # exchange and jwt-bearer stay with clients the host registered itself.
+    served = frozenset(token.service.policy.grant_types) if token is not None else frozenset()
+    try:
+        policy = RegistrationPolicy(
+            registration_endpoint=urls["registration"],
+            auth_methods=frozenset(cast("set[AuthMethod]", methods)),
+            grant_types=served & {"authorization_code", "refresh_token"},
+            catalog=ScopeCatalog.of(settings.scopes_supported),
+            default_scope=settings.registration_default_scope,
+            client_secret_ttl=settings.registration_client_secret_ttl,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"attesto.registration: {exc}") from None
+    initial = None
+    if settings.registration_initial_access_tokens:
+        initial = HashedInitialAccessTokens(settings.registration_initial_access_tokens)
+    return RegistrationService(
+        policy,
+        host.registration_store,
+        clock=clock,
+        gate=host.registration_gate,
+        initial_access_tokens=initial,
+    )
+
+
+def _token_exchange(
+    settings: AttestoSettings,
+    keystore: Keystore,
+    host: HostPolicy,
+    clock: Clock,
+    policy: TokenPolicy,
+    grant_types: tuple[str, ...],
+) -> TokenExchangeConfig | None:
+    if TOKEN_EXCHANGE not in grant_types:
+        return None
+    own = AccessTokenVerifier(
+        keystore, issuer=settings.issuer, audience=policy.allowed_resources, clock=clock
+    )
+    return TokenExchangeConfig(
+        issuer=settings.issuer,
+        validators={ACCESS_TOKEN_TYPE: OwnAccessTokens(own)},
+        catalog=policy.catalog,
+        policy=host.exchange_policy,
+    )
+
+
+def _jwt_bearer(
+    settings: AttestoSettings,
+    host: HostPolicy,
+    clock: Clock,
+    policy: TokenPolicy,
+    grant_types: tuple[str, ...],
+    fetcher: DocumentFetcher,
+) -> JWTBearerConfig | None:
+    if JWT_BEARER not in grant_types:
+        return None
+    if host.assertion_subject_resolver is None:
+        raise ConfigurationError(
+            "attesto.jwt_bearer.issuers needs attesto.assertion_subject_resolver (who is the "
+            "assertion's subject here?)"
+        )
+    issuers = {issuer.issuer: issuer for issuer in settings.jwt_bearer_issuers}
+    remote = any(issuer.jwks_uri is not None for issuer in issuers.values())
+    return JWTBearerConfig(
+        issuer=settings.issuer,
+        trusted_issuers=issuers,
+        subject_resolver=host.assertion_subject_resolver,
+        keys=RemoteIssuerKeys(fetcher, clock) if remote else inline_issuer_keys,
+        resources=policy.resources,
+        default_resource=policy.default_resource,
+        catalog=policy.catalog,
+        policy=host.assertion_policy,
+    )
+
+
 def build_server(
     settings: AttestoSettings,
     keystore: Keystore,
@@ -413,12 +594,18 @@ def build_server(
     clock: Clock,
     emit: Callable[[Event], None] = lambda event: None,
     endpoints: tuple[Endpoint, ...] = ENDPOINTS,
+    fetcher: DocumentFetcher | None = None,
 ) -> AuthorizationServer:
     """Resolve what the mounted endpoints run with, their URLs and the discovery documents
-    that advertise exactly the enabled endpoints and the methods they enforce."""
+    that advertise exactly the enabled endpoints and the methods they enforce.
+
+    ``fetcher`` makes the outbound fetches (metadata documents, issuers' ``jwks_uri``);
+    default: the :class:`~pyramid_attesto.fetch.GuardedFetcher`."""
+    fetcher = fetcher or GuardedFetcher(clock=clock)
+    host = replace(host, client_store=_client_store(settings, host, clock, fetcher))
     enabled = _enabled(endpoints, host, settings)
     grant_types = _grant_types(settings, enabled)
-    token = _token_endpoint(settings, keystore, host, clock, grant_types, emit)
+    token = _token_endpoint(settings, keystore, host, clock, grant_types, emit, fetcher)
     origin = _origin(settings.issuer)
     adapter = RequestAdapter(
         default_url=origin,
@@ -468,6 +655,7 @@ def build_server(
         jwks_uri=f"{origin}/.well-known/jwks.json",
         scopes_supported=settings.scopes_supported,
         response_modes_supported=("query",),
+        client_id_metadata_document_supported=settings.client_id_metadata_enabled,
         **auth,
         **members,
     )
@@ -504,4 +692,5 @@ def build_server(
         token=token,
         authorize=authorize,
         userinfo=userinfo,
+        registration=_registration(settings, host, clock, urls, token),
     )

@@ -11,14 +11,17 @@ booleans and lists with Pyramid's ``asbool`` / ``aslist`` semantics.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from pyramid.settings import aslist
 
 from .core.errors import ConfigurationError
+from .core.jwt_bearer import TrustedIssuer
 
 __all__ = ["PREFIX", "SETTINGS", "AttestoSettings", "Setting", "parse_settings"]
 
@@ -128,6 +131,56 @@ def _dpop_nonce(key: str, value: object) -> str:
     return text
 
 
+def _trusted_issuers(key: str, value: object) -> tuple[TrustedIssuer, ...]:
+    """``{iss: {"jwks": {...} | "jwks_uri": url, "algorithms": [...], "profiles": [...]}}``,
+    inline JSON or the path of a JSON file."""
+    if isinstance(value, Mapping):
+        document: object = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return ()
+        try:
+            if not text.startswith("{"):
+                text = Path(text).read_text(encoding="utf-8")
+            document = json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"{key}: not JSON or a readable JSON file: {exc}") from None
+    if not isinstance(document, Mapping):
+        raise ConfigurationError(f"{key}: a JSON object of issuers")
+    issuers = []
+    for iss, spec in document.items():
+        if not isinstance(spec, Mapping):
+            raise ConfigurationError(f"{key}: {iss}: an object with jwks or jwks_uri")
+        unknown = set(spec) - {"jwks", "jwks_uri", "algorithms", "profiles"}
+        profiles = spec.get("profiles", ["id_jag"])
+        if unknown or not isinstance(profiles, list) or not set(profiles) <= _PROFILES:
+            raise ConfigurationError(
+                f"{key}: {iss}: members are jwks, jwks_uri, algorithms and profiles "
+                "(id_jag, jwt_bearer)"
+            )
+        jwks_uri = spec.get("jwks_uri")
+        if jwks_uri is not None and not str(jwks_uri).startswith("https://"):
+            raise ConfigurationError(f"{key}: {iss}: jwks_uri must be https")
+        options: dict[str, Any] = {
+            "issuer": iss,
+            "jwks": spec.get("jwks"),
+            "jwks_uri": jwks_uri,
+            "id_jag": "id_jag" in profiles,
+            "jwt_bearer": "jwt_bearer" in profiles,
+        }
+        if "algorithms" in spec:
+            options["algorithms"] = frozenset(spec["algorithms"])
+        try:
+            issuers.append(TrustedIssuer(**options))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ConfigurationError(f"{key}: {exc}") from None
+    return tuple(issuers)
+
+
+_PROFILES = frozenset({"id_jag", "jwt_bearer"})
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One ``attesto.*`` key: its parser, its default (absent = required) and its help."""
@@ -220,6 +273,64 @@ SETTINGS: Mapping[str, Setting] = {
     "dpop.enabled": Setting(_bool, True, help="Issue DPoP-bound tokens (RFC 9449)."),
     "dpop.nonce": Setting(
         _dpop_nonce, "off", help="off, or hmac (stateless nonces from attesto.dpop.nonce_secret)."
+    ),
+    # -- registration, metadata documents, token exchange, jwt-bearer (issue 6) -------------
+    "registration.enabled": Setting(
+        _bool, False, help="Serve dynamic client registration (RFC 7591, RFC 7592)."
+    ),
+    "registration_store": Setting(
+        _str,
+        None,
+        help="The RegistrationStore (dotted name), or `memory` (one process); required when "
+        "registration is enabled.",
+    ),
+    "registration_gate": Setting(
+        _str, None, help="The RegistrationGate (dotted name): rate limit and policy."
+    ),
+    "registration.initial_access_tokens": Setting(
+        _list,
+        (),
+        help="SHA-256 (base64url) hashes of initial access tokens; set: registration needs one.",
+    ),
+    "registration.auth_methods": Setting(
+        _list,
+        None,
+        help="Methods granted to registered clients (default: the enabled ones among none, "
+        "client_secret_basic, client_secret_post, private_key_jwt).",
+    ),
+    "registration.default_scope": Setting(
+        _str, None, help="The scope registered when a request names none."
+    ),
+    "registration.client_secret_ttl": Setting(
+        _non_negative, 0, help="Seconds until an issued client secret expires (0: never)."
+    ),
+    "client_id_metadata.enabled": Setting(
+        _bool, False, help="Resolve https client_ids as Client ID Metadata Documents."
+    ),
+    "client_id_metadata.allowed_hosts": Setting(
+        _list, (), help="Only these document hosts (default: any public host)."
+    ),
+    "client_id_metadata.blocked_hosts": Setting(_list, (), help="Never these document hosts."),
+    "token_exchange.enabled": Setting(
+        _bool, False, help="Serve the token-exchange grant (RFC 8693) to clients registered for it."
+    ),
+    "exchange_policy": Setting(
+        _str, None, help="The ExchangePolicy (dotted name) deciding each token exchange."
+    ),
+    "jwt_bearer.issuers": Setting(
+        _trusted_issuers,
+        (),
+        help="Trusted assertion issuers (JSON, inline or a .json file): {iss: {jwks | "
+        "jwks_uri, algorithms, profiles: [id_jag, jwt_bearer]}}; set: serves the jwt-bearer "
+        "grant (RFC 7523, ID-JAG).",
+    ),
+    "assertion_subject_resolver": Setting(
+        _str,
+        None,
+        help="The SubjectResolver (dotted name) mapping an assertion's subject to a local user.",
+    ),
+    "assertion_policy": Setting(
+        _str, None, help="The AssertionPolicy (dotted name) deciding each jwt-bearer grant."
     ),
     # -- resource server (pyramid_attesto.resource, policy.py) --------------------------------
     "resource": Setting(
@@ -336,6 +447,21 @@ class AttestoSettings:
     max_body_bytes: int = 65536
     dpop_enabled: bool = True
     dpop_nonce: str = "off"
+    registration_enabled: bool = False
+    registration_store: str | None = None
+    registration_gate: str | None = None
+    registration_initial_access_tokens: tuple[str, ...] = ()
+    registration_auth_methods: tuple[str, ...] | None = None
+    registration_default_scope: str | None = None
+    registration_client_secret_ttl: int = 0
+    client_id_metadata_enabled: bool = False
+    client_id_metadata_allowed_hosts: tuple[str, ...] = ()
+    client_id_metadata_blocked_hosts: tuple[str, ...] = ()
+    token_exchange_enabled: bool = False
+    exchange_policy: str | None = None
+    jwt_bearer_issuers: tuple[TrustedIssuer, ...] = ()
+    assertion_subject_resolver: str | None = None
+    assertion_policy: str | None = None
     # -- resource server --------------------------------------------------------------------
     resource: tuple[str, ...] = ()
     jwks_uri: str | None = None

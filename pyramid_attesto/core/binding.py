@@ -118,7 +118,8 @@ def _unbound(presented: PresentedKeys, client: Client) -> TokenBinding:
     if client.tls_client_certificate_bound_access_tokens:
         if presented.certificate_thumbprint is None:
             raise InvalidRequest(
-                "this client must present its certificate", reason="certificate_required"
+                "this client's tokens are bound to its TLS client certificate: present one",
+                reason="certificate_missing",
             )
         return TokenBinding({X5T: presented.certificate_thumbprint}, "Bearer")
     return TokenBinding(None, "Bearer")

@@ -1,6 +1,8 @@
 """The token endpoint's grants: RFC 6749 §4.1.3 (``authorization_code``), §4.4
 (``client_credentials``) and §6 (``refresh_token``), with RFC 7636 PKCE, RFC 8707 resource
-indicators, RFC 9449 DPoP-bound tokens and RFC 9700 §4.14 refresh rotation.
+indicators, RFC 9449 DPoP-bound tokens and RFC 9700 §4.14 refresh rotation; and, when
+configured, RFC 8693 token exchange (:mod:`.token_exchange`) and the RFC 7523 / ID-JAG
+jwt-bearer grant (:mod:`.jwt_bearer`), which decide the token while this module mints it.
 
 The web layer parses the request, authenticates the client
 (:func:`~.client_auth.authenticate_client`) and verifies the DPoP proof without claiming its
@@ -23,6 +25,9 @@ Rules kept here:
   bound to a key (``dpop_jkt`` of a code, a bound refresh token) needs a proof of that key; a
   client registered with ``dpop_bound_access_tokens`` needs a proof. The proof's replay is
   claimed only once the grant verified (DESIGN.md rule 7).
+- Token exchange answers ``issued_token_type`` and a ``token_type`` of ``Bearer`` or
+  ``DPoP`` (never ``N_A``); neither it nor jwt-bearer issues a refresh token, and both bind
+  the new token to the key of a bound input (DESIGN.md D9).
 - A code is single use: a replay revokes the refresh family and denies the access tokens it
   produced (RFC 6749 §4.1.2, RFC 9700 §4.5). A refresh token rotates; a reused one revokes
   its family (RFC 9700 §4.14.2).
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Required, TypedDict
 from urllib.parse import urlsplit
 
+from .binding import PresentedKeys
 from .client_auth import AuthenticatedClient
 from .clock import Clock
 from .dpop import DPoPProof, claim_replay
@@ -50,6 +56,8 @@ from .errors import (
 )
 from .host import ClaimsProvider, Event, EventName, PrincipalStore, ScopePolicy
 from .idtoken import IDTokenClaims, IDTokenMinter
+from .jwt_bearer import GRANT_TYPE as JWT_BEARER
+from .jwt_bearer import JWTBearerConfig, JWTBearerGrant, jwt_bearer_grant
 from .pkce import verify as verify_pkce
 from .scopes import ScopeCatalog, format_scope, is_scope_token, narrow, parse_scope
 from .secret import generate_secret
@@ -65,9 +73,12 @@ from .stores import (
     RotationRetried,
     Stores,
 )
+from .token_exchange import ACCESS_TOKEN_TYPE, OwnAccessTokens, TokenExchangeConfig, exchange_token
+from .token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
 from .tokens import AccessTokenClaims, AccessTokenMinter, MintedToken, new_jti
 
 __all__ = [
+    "EXTENSION_GRANT_TYPES",
     "GRANT_TYPES",
     "TokenPolicy",
     "TokenRequest",
@@ -76,7 +87,9 @@ __all__ = [
 ]
 
 GRANT_TYPES = ("authorization_code", "client_credentials", "refresh_token")
-"""The grant types this module serves."""
+"""The grant types this module serves on its own."""
+EXTENSION_GRANT_TYPES = (TOKEN_EXCHANGE, JWT_BEARER)
+"""The grant types served when configured (token exchange, jwt-bearer)."""
 
 _MAX_RESOURCE = 2048
 ID_TOKEN_SERVER_CLAIMS = frozenset(
@@ -94,6 +107,7 @@ class TokenResponse(TypedDict, total=False):
     scope: str
     refresh_token: str
     id_token: str
+    issued_token_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +186,12 @@ class TokenService:
         principal_store: PrincipalStore | None = None,
         id_token_minter: IDTokenMinter | None = None,
         claims_provider: ClaimsProvider | None = None,
+        token_exchange: TokenExchangeConfig | None = None,
+        jwt_bearer: JWTBearerConfig | None = None,
     ) -> None:
         self._claims = claims_provider
+        self._token_exchange = token_exchange
+        self._jwt_bearer = jwt_bearer
         self.policy = policy
         self._minter = minter
         self._scope_policy = scope_policy
@@ -194,6 +212,10 @@ class TokenService:
                 return self._client_credentials(request, stores)
             if grant_type == "authorization_code":
                 return self._authorization_code(request, stores)
+            if grant_type == TOKEN_EXCHANGE:
+                return self._exchange_token(request, stores)
+            if grant_type == JWT_BEARER:
+                return self._assertion(request, stores)
             return self._refresh_token(request, stores)
         except OAuthError as error:
             self._event(
@@ -205,8 +227,15 @@ class TokenService:
             )
             raise
 
+    def _serves(self, grant_type: str) -> bool:
+        if grant_type == TOKEN_EXCHANGE:
+            return self._token_exchange is not None
+        if grant_type == JWT_BEARER:
+            return self._jwt_bearer is not None
+        return grant_type in GRANT_TYPES
+
     def _check_grant_type(self, grant_type: str, client: AuthenticatedClient) -> None:
-        if grant_type not in GRANT_TYPES or grant_type not in self.policy.grant_types:
+        if not self._serves(grant_type) or grant_type not in self.policy.grant_types:
             raise UnsupportedGrantType(
                 "the grant type is not supported", reason="unsupported_grant_type"
             )
@@ -533,6 +562,111 @@ class TokenService:
         if not stores.refresh_tokens.put(refresh, entry):
             raise InvalidGrant("the refresh token could not be stored", reason="family_exists")
         return family_id, refresh
+
+    # -- token exchange (RFC 8693) and jwt-bearer (RFC 7523, ID-JAG) ----------------------
+
+    @staticmethod
+    def _presented(request: TokenRequest) -> PresentedKeys:
+        return PresentedKeys(
+            dpop_jkt=request.dpop.jkt if request.dpop is not None else None,
+            certificate_thumbprint=request.certificate_thumbprint,
+        )
+
+    def _exchange_token(self, request: TokenRequest, stores: Stores) -> TokenResponse:
+        config = self._token_exchange
+        assert config is not None  # _check_grant_type
+        own = config.validators.get(ACCESS_TOKEN_TYPE)
+        if isinstance(own, OwnAccessTokens):
+            # A revoked access token is never exchanged (the denylist of D12).
+            validators = {
+                **config.validators,
+                ACCESS_TOKEN_TYPE: own.with_denylist(stores.revoked_access_tokens),
+            }
+            config = TokenExchangeConfig(
+                issuer=config.issuer,
+                validators=validators,
+                catalog=config.catalog,
+                policy=config.policy,
+            )
+        grant = exchange_token(
+            request.form,
+            request.client.client,
+            config,
+            presented=self._presented(request),
+            clock=self._clock,
+        )
+        if grant.claims.principal_kind == "user":
+            self._check_principal(grant.claims.subject)
+        self._claim(request.dpop, stores)
+        lifetime = self.policy.access_token_ttl
+        if grant.max_lifetime is not None:
+            lifetime = min(lifetime, grant.max_lifetime)
+        token = self._minter.mint(grant.claims, lifetime=lifetime)
+        body: TokenResponse = {
+            "access_token": token.token,
+            "issued_token_type": grant.issued_token_type,
+            "token_type": grant.token_type,
+            "expires_in": token.expires_in,
+        }
+        if grant.claims.scopes:
+            body["scope"] = format_scope(grant.claims.scopes)
+        self._event(
+            "token_issued",
+            request,
+            grant_type=TOKEN_EXCHANGE,
+            subject=grant.claims.subject,
+            scope=format_scope(grant.claims.scopes),
+            metadata={
+                **self._bound_metadata(token, grant.claims),
+                "actor": grant.actor.subject if grant.actor is not None else None,
+            },
+        )
+        return body
+
+    def _assertion(self, request: TokenRequest, stores: Stores) -> TokenResponse:
+        config = self._jwt_bearer
+        assert config is not None  # _check_grant_type
+        grant: JWTBearerGrant = jwt_bearer_grant(
+            request.form,
+            request.client.client,
+            config,
+            presented=self._presented(request),
+            replay=stores.replay,
+            clock=self._clock,
+        )
+        self._check_principal(grant.claims.subject)
+        self._claim(request.dpop, stores)
+        token = self._minter.mint(grant.claims, lifetime=self.policy.access_token_ttl)
+        body: TokenResponse = {
+            "access_token": token.token,
+            "token_type": grant.token_type,
+            "expires_in": token.expires_in,
+        }
+        if grant.claims.scopes:
+            body["scope"] = format_scope(grant.claims.scopes)
+        self._event(
+            "token_issued",
+            request,
+            grant_type=JWT_BEARER,
+            subject=grant.claims.subject,
+            scope=format_scope(grant.claims.scopes),
+            metadata={
+                **self._bound_metadata(token, grant.claims),
+                "assertion_issuer": grant.assertion.issuer,
+                "profile": grant.assertion.profile,
+            },
+        )
+        return body
+
+    @staticmethod
+    def _bound_metadata(token: MintedToken, claims: AccessTokenClaims) -> dict[str, object]:
+        cnf = claims.cnf or {}
+        constraint = "dpop" if "jkt" in cnf else "mtls" if "x5t#S256" in cnf else None
+        return {
+            "jti": token.jti,
+            "token_type": "DPoP" if constraint == "dpop" else "Bearer",
+            "sender_constraint": constraint,
+        }
 
     # -- refresh_token (RFC 6749 §6) ------------------------------------------------------
 

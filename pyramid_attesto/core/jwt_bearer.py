@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NoReturn, Protocol
 
 from joserfc import jws
-from joserfc.errors import JoseError, UnsupportedAlgorithmError
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import CompactSignature, JWSRegistry
 
@@ -56,7 +56,7 @@ from .clients import Client
 from .clock import Clock
 from .encoding import b64url_decode
 from .errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
-from .jwt import normalize_typ
+from .jwt import AllowListRegistry, normalize_typ
 from .outbound import DocumentFetcher, FetchRefused, TTLCache, cache_lifetime
 from .scopes import GrantedScopes, ScopeCatalog, narrow, parse_scope
 from .secret import sha256_b64url
@@ -93,23 +93,10 @@ def _fail(description: str, reason: str) -> NoReturn:
     raise InvalidGrant(description, reason=reason)
 
 
-class _Registry(JWSRegistry):
-    """One algorithm, allowed by configuration; no per-call deprecation warning (EdDSA)."""
-
-    max_header_length = 4096
-    max_payload_length = 16384
-    max_signature_length = 1024
-
-    def get_alg(self, name: str) -> Any:
-        if not self.allowed or name not in self.allowed or name not in self.algorithms:
-            raise UnsupportedAlgorithmError(f"Algorithm of '{name}' is not allowed")
-        return self.algorithms[name]
-
-
-_PARSE: Final = _Registry(algorithms=[], strict_check_header=False)
+_SIZES: Final = {"max_header_length": 4096, "max_payload_length": 16384}
+_PARSE: Final = AllowListRegistry((), **_SIZES)
 _REGISTRIES: Final[Mapping[str, JWSRegistry]] = {
-    alg: _Registry(algorithms=[alg], strict_check_header=False)
-    for alg in SUPPORTED_ASSERTION_ALGORITHMS
+    alg: AllowListRegistry((alg,), **_SIZES) for alg in SUPPORTED_ASSERTION_ALGORITHMS
 }
 
 

@@ -132,6 +132,10 @@ class OwnAccessTokens:
         self._verifier = verifier
         self._revoked = revoked
 
+    def with_denylist(self, revoked: RevokedAccessTokenStore) -> OwnAccessTokens:
+        """This validator, consulting ``revoked`` (a request's store) as well."""
+        return OwnAccessTokens(self._verifier, revoked)
+
     def __call__(self, token: str, token_type: str) -> ValidatedToken:
         verified = self._verifier.verify(token)
         if self._revoked is not None and self._revoked.is_revoked(verified.jti):

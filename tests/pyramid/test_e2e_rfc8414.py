@@ -49,7 +49,8 @@ def test_metadata_advertises_what_the_token_endpoint_enforces_rfc8414_2() -> Non
         "pushed_authorization_request_endpoint",
         "userinfo_endpoint",
     }
-    assert set(advertised) == {e.member for e in ENDPOINTS} - browser
+    # Registration is off unless attesto.registration.enabled.
+    assert set(advertised) == {e.member for e in ENDPOINTS} - browser - {"registration_endpoint"}
     mapper = app.app.registry.getUtility(IRoutesMapper)
     patterns = {r.pattern for r in mapper.get_routes()}
     for url in advertised.values():
@@ -148,7 +149,8 @@ def test_metadata_with_a_consent_policy_advertises_the_code_flow_rfc8414_2() -> 
 
     app = as_app(set_attesto_consent_policy=Consent(), set_attesto_claims_provider=Claims())
     doc = app.get("/.well-known/oauth-authorization-server").json
-    assert {k for k in doc if k.endswith("_endpoint")} == {e.member for e in ENDPOINTS}
+    members = {e.member for e in ENDPOINTS} - {"registration_endpoint"}  # off by default
+    assert {k for k in doc if k.endswith("_endpoint")} == members
     assert doc["authorization_endpoint"] == "https://id.example/oauth/authorize"
     assert doc["pushed_authorization_request_endpoint"] == "https://id.example/oauth/par"
     assert doc["require_pushed_authorization_requests"] is False
