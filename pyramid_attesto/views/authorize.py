@@ -36,6 +36,7 @@ from pyramid_attesto.core.errors import (
     OAuthError,
 )
 from pyramid_attesto.core.jarm import AuthorizationResponse, FormPostResponse, error_response
+from pyramid_attesto.core.registration import DynamicClient
 from pyramid_attesto.core.secret import generate_secret
 from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
 from pyramid_attesto.server import get_server
@@ -123,6 +124,9 @@ def authorize_view(request: Any) -> Response:
     except LocalAuthorizationError as error:
         return error_page(error)
     except RedirectableAuthorizationError as error:
+        if _untrusted(server, params):
+            # D16, RFC 9700 §4.11.2: no redirect to an untrusted client before the user acted.
+            return error_page(LocalAuthorizationError(error.cause))
         return _deliver(error_response(error), request.method)
     if fresh and not pending.pushed:
         response.set_cookie(
@@ -135,6 +139,14 @@ def authorize_view(request: Any) -> Response:
             samesite="Lax",
         )
     return response
+
+
+def _untrusted(server: Any, params: dict[str, list[str]]) -> bool:
+    """Whether the request's client registered itself or is a metadata document (D16)."""
+    values = params.get("client_id") or []
+    if len(values) != 1 or server.token is None:
+        return False
+    return isinstance(server.token.client_store.load_client(values[0]), DynamicClient)
 
 
 def _decide(
@@ -172,13 +184,27 @@ def _decide(
         return _browser(decision)
     if decision is not True:
         return _deny(
-            service, pending, stores, AccessDenied("the user denied the request", reason="denied")
+            service,
+            pending,
+            stores,
+            AccessDenied("the user denied the request", reason="denied"),
+            interacted=True,
         )
     return _deliver(service.issue_code(pending, owner, stores), request.method)
 
 
-def _deny(service: Any, pending: PendingAuthorization, stores: Any, cause: OAuthError) -> Response:
+def _deny(
+    service: Any,
+    pending: PendingAuthorization,
+    stores: Any,
+    cause: OAuthError,
+    *,
+    interacted: bool = False,
+) -> Response:
     service.drop(pending, stores)
+    if not interacted and isinstance(pending.client, DynamicClient):
+        # D16, RFC 9700 §4.11.2: an untrusted client gets no redirect the user did not cause.
+        return error_page(LocalAuthorizationError(cause))
     return _deliver(service.deny(pending, cause), "GET")
 
 
