@@ -6,7 +6,8 @@ for Client ID Metadata Documents and trusted issuers' ``jwks_uri``. Each fetch:
 1. checks the URL (:func:`~pyramid_attesto.core.outbound.check_url`: https only, no
    userinfo, no numeric host forms);
 2. answers from the negative cache (a URL that failed recently fails again without a
-   request) and the per-host backoff;
+   request) and the per-host backoff (after a host failed to resolve, connect, complete TLS
+   or answer in time; not after a status, size or redirect refusal of one URL);
 3. takes a slot of the global in-flight cap, without waiting (``busy`` when none is free);
 4. resolves the host **once** and checks **every** address it resolved to
    (:func:`~pyramid_attesto.core.outbound.is_public_address`); then connects to one of those
@@ -49,6 +50,11 @@ from .core.outbound import (
 )
 
 __all__ = ["FetchLimits", "GuardedFetcher", "Resolver", "system_resolver"]
+
+# Failures that say the host is unwell (it backs off). A 404, a redirect or an oversized
+# document says something about one URL only: negative-cached, but it does not back the host
+# off, or anyone could lock a real client's host out by asking for missing documents on it.
+_HOST_FAILURES = frozenset({"dns", "connect", "tls", "timeout"})
 
 
 class Resolver(Protocol):
@@ -125,7 +131,8 @@ class GuardedFetcher:
             document = self._fetch(target)
         except FetchRefused as refused:
             self._failed.put(url, refused.reason, self.limits.negative_ttl)
-            self._backoff.failure(target.host)
+            if refused.reason in _HOST_FAILURES:
+                self._backoff.failure(target.host)
             raise
         finally:
             self._slots.release()

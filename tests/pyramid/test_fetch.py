@@ -319,12 +319,25 @@ def test_a_failed_url_is_answered_from_the_negative_cache(server: LoopbackServer
 
 def test_a_failing_host_backs_off(server: LoopbackServer) -> None:
     clock = FrozenClock()
-    fetcher = loopback_guard(server, clock, backoff_base=30, backoff_max=300)
-    assert refused(fetcher, server.url("/nothing-1.json")) == "status"
+    fetcher = loopback_guard(server, clock, backoff_base=30, backoff_max=300, read_timeout=0.2)
+    stop = threading.Event()
+    server.routes["/hang.json"] = lambda handler: stop.wait(2) and None
+    try:
+        assert refused(fetcher, server.url("/hang.json")) == "timeout"
+    finally:
+        stop.set()
     server.json("/fine.json", {})
     assert refused(fetcher, server.url("/fine.json")) == "backoff"
     clock.advance(31)
     assert fetcher.fetch(server.url("/fine.json")).body == b"{}"
+
+
+def test_missing_documents_do_not_back_the_host_off(server: LoopbackServer) -> None:
+    """Asking for documents that do not exist must not lock a real client's host out."""
+    fetcher = loopback_guard(server)
+    for i in range(5):
+        assert refused(fetcher, server.url(f"/missing-{i}.json")) == "status"
+    assert fetcher.fetch(server.json("/present.json", {})).body == b"{}"
 
 
 def test_the_in_flight_cap_refuses_without_waiting(server: LoopbackServer) -> None:
