@@ -9,13 +9,16 @@ import base64
 import json
 import secrets
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from asrv_support import DPoPKey, HostClients, as_app, basic, verify_access_token
+from asrv_support import HTTPS, KEYSTORE, DPoPKey, HostClients, as_app, basic, verify_access_token
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationExecutionError
 from webtest import TestApp
 
@@ -23,6 +26,8 @@ from pyramid_attesto.core.clients import Client
 from pyramid_attesto.core.jwt_bearer import GRANT_TYPE, ID_JAG_TYP, VerifiedAssertion
 from pyramid_attesto.core.outbound import FetchedDocument
 from pyramid_attesto.core.secret import constant_time_equals, hash_secret
+from pyramid_attesto.server import get_server
+from pyramid_attesto.storage import metadata
 
 ISSUER = "https://id.example"
 IDP = "https://idp.example"
@@ -227,3 +232,48 @@ def test_issuers_can_come_from_a_file(tmp_path: Any) -> None:
     path = tmp_path / "issuers.json"
     path.write_text(_issuers())
     _grant(_app(str(path)), _id_jag())
+
+
+# -- on the SQL stores under pyramid_tm (DESIGN.md rules 2 and 3) ---------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestApp]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'attesto.db'}"
+    else:
+        schemas = request.getfixturevalue("postgresql_schemas")
+        url = schemas().render_as_string(hide_password=False)
+    settings = {
+        "attesto.issuer": ISSUER,
+        "attesto.keystore": "(directive)",
+        "attesto.sqlalchemy.url": url,
+        "attesto.scopes_supported": "read write",
+        "attesto.resources": MCP,
+        "attesto.jwt_bearer.issuers": _issuers(),
+    }
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_tm")
+        config.include("pyramid_attesto")
+        config.set_attesto_keystore(KEYSTORE)
+        config.set_attesto_client_store(Clients())
+        config.set_attesto_assertion_subject_resolver(Directory())
+    engine = get_server(config.registry).stores.engine
+    metadata.create_all(engine)
+    yield TestApp(config.make_wsgi_app(), extra_environ=dict(HTTPS))
+    engine.dispose()
+
+
+def test_the_jti_is_single_use_in_the_database_rule_2(sql_app: TestApp) -> None:
+    assertion = _id_jag()
+    _grant(sql_app, assertion)
+    assert _grant(sql_app, assertion, status=400).json["error"] == "invalid_grant"
+
+
+def test_a_used_jti_commits_with_an_error_response_rule_3(sql_app: TestApp) -> None:
+    """The subject is resolved after the jti is used: an unknown subject is an error
+    response, and the jti stays used (the replay record commits with it)."""
+    assertion = _id_jag(sub="00u-nobody")
+    first = _grant(sql_app, assertion, status=400)
+    assert first.headers["x-tm"] == "commit"
+    assert _grant(sql_app, assertion, status=400).json["error"] == "invalid_grant"
