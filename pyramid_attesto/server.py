@@ -64,7 +64,7 @@ from .core.metadata import (
     openid_configuration_url,
 )
 from .core.mtls import match_client_certificate
-from .core.outbound import DocumentFetcher
+from .core.outbound import DocumentFetcher, RemoteClientKeys, RemoteKeySets
 from .core.registration import (
     REGISTRABLE_AUTH_METHODS,
     HashedInitialAccessTokens,
@@ -347,7 +347,7 @@ def _grant_types(settings: AttestoSettings, endpoints: Sequence[Endpoint]) -> tu
     return tuple(settings.grant_types_supported)
 
 
-def _client_auth(settings: AttestoSettings) -> ClientAuthPolicy:
+def _client_auth(settings: AttestoSettings, key_sets: RemoteKeySets) -> ClientAuthPolicy:
     methods = set(settings.token_endpoint_auth_methods)
     unknown = sorted(methods - AUTH_METHODS)
     if unknown:
@@ -363,6 +363,8 @@ def _client_auth(settings: AttestoSettings) -> ClientAuthPolicy:
         return ClientAuthPolicy(
             methods=frozenset(cast("set[AuthMethod]", methods)),
             certificate_matcher=match_client_certificate if methods & MTLS_METHODS else None,
+            # Keys registered by reference (jwks_uri) come through the outbound-fetch guard.
+            jwks_provider=RemoteClientKeys(key_sets),
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"attesto.token_endpoint_auth_methods: {exc}") from None
@@ -404,7 +406,7 @@ def _token_endpoint(
     clock: Clock,
     grant_types: tuple[str, ...],
     emit: Callable[[Event], None],
-    fetcher: DocumentFetcher,
+    key_sets: RemoteKeySets,
 ) -> TokenEndpoint | None:
     if host.client_store is None:
         return None
@@ -437,7 +439,7 @@ def _token_endpoint(
         id_token_minter=id_tokens,
         claims_provider=host.claims_provider,
         token_exchange=_token_exchange(settings, keystore, host, clock, policy, grant_types),
-        jwt_bearer=_jwt_bearer(settings, host, clock, policy, grant_types, fetcher),
+        jwt_bearer=_jwt_bearer(settings, host, policy, grant_types, key_sets),
     )
     verifier, nonces = _dpop(settings, clock)
     introspectors = frozenset(settings.introspection_clients)
@@ -453,7 +455,7 @@ def _token_endpoint(
         admin=admin,
         introspection_jwt=IntrospectionJWTEncoder(keystore, issuer=settings.issuer, clock=clock),
         client_store=host.client_store,
-        client_auth=_client_auth(settings),
+        client_auth=_client_auth(settings, key_sets),
         service=service,
         dpop=verifier,
         nonces=nonces,
@@ -558,10 +560,9 @@ def _token_exchange(
 def _jwt_bearer(
     settings: AttestoSettings,
     host: HostPolicy,
-    clock: Clock,
     policy: TokenPolicy,
     grant_types: tuple[str, ...],
-    fetcher: DocumentFetcher,
+    key_sets: RemoteKeySets,
 ) -> JWTBearerConfig | None:
     if JWT_BEARER not in grant_types:
         return None
@@ -576,7 +577,7 @@ def _jwt_bearer(
         issuer=settings.issuer,
         trusted_issuers=issuers,
         subject_resolver=host.assertion_subject_resolver,
-        keys=RemoteIssuerKeys(fetcher, clock) if remote else inline_issuer_keys,
+        keys=RemoteIssuerKeys(key_sets) if remote else inline_issuer_keys,
         resources=policy.resources,
         default_resource=policy.default_resource,
         catalog=policy.catalog,
@@ -599,13 +600,15 @@ def build_server(
     """Resolve what the mounted endpoints run with, their URLs and the discovery documents
     that advertise exactly the enabled endpoints and the methods they enforce.
 
-    ``fetcher`` makes the outbound fetches (metadata documents, issuers' ``jwks_uri``);
+    ``fetcher`` makes the outbound fetches (metadata documents, clients' and issuers'
+    ``jwks_uri``);
     default: the :class:`~pyramid_attesto.fetch.GuardedFetcher`."""
     fetcher = fetcher or GuardedFetcher(clock=clock)
     host = replace(host, client_store=_client_store(settings, host, clock, fetcher))
     enabled = _enabled(endpoints, host, settings)
     grant_types = _grant_types(settings, enabled)
-    token = _token_endpoint(settings, keystore, host, clock, grant_types, emit, fetcher)
+    key_sets = RemoteKeySets(fetcher, clock)
+    token = _token_endpoint(settings, keystore, host, clock, grant_types, emit, key_sets)
     origin = _origin(settings.issuer)
     adapter = RequestAdapter(
         default_url=origin,

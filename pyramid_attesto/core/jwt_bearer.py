@@ -40,7 +40,6 @@ import binascii
 import json
 import math
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NoReturn, Protocol
@@ -57,7 +56,7 @@ from .clock import Clock
 from .encoding import b64url_decode
 from .errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
 from .jwt import AllowListRegistry, normalize_typ
-from .outbound import DocumentFetcher, FetchRefused, TTLCache, cache_lifetime
+from .outbound import RemoteKeySets
 from .scopes import GrantedScopes, ScopeCatalog, narrow, parse_scope
 from .secret import sha256_b64url
 from .stores import ReplayStore
@@ -144,58 +143,18 @@ def inline_issuer_keys(issuer: TrustedIssuer, *, refresh: bool = False) -> Mappi
 
 
 class RemoteIssuerKeys:
-    """:class:`IssuerKeys` that fetches ``jwks_uri`` through a
-    :class:`~.outbound.DocumentFetcher` (the guard) and caches each set for its
-    ``Cache-Control`` lifetime, clamped to ``[floor, ceiling]``. A refresh for an unknown
-    ``kid`` refetches at most once per ``refresh_interval`` seconds per URI; while a fetch
-    fails, the last good set keeps serving."""
+    """:class:`IssuerKeys` that fetches an issuer's ``jwks_uri`` through a
+    :class:`~.outbound.RemoteKeySets` (the guard, a bounded cache honouring
+    ``Cache-Control``, one refetch per interval for an unknown ``kid``, the last good set
+    while the issuer is unreachable). Inline ``jwks`` are used as they are."""
 
-    def __init__(
-        self,
-        fetcher: DocumentFetcher,
-        clock: Clock,
-        *,
-        floor: int = 60,
-        ceiling: int = 86_400,
-        default: int = 3600,
-        refresh_interval: int = 60,
-        size: int = 64,
-    ) -> None:
-        self._fetcher = fetcher
-        self._clock = clock
-        self._bounds = (floor, ceiling, default)
-        self._refresh_interval = refresh_interval
-        self._fresh: TTLCache[str, Mapping[str, Any]] = TTLCache(size, clock)
-        self._last_good: TTLCache[str, Mapping[str, Any]] = TTLCache(size, clock)
-        self._refreshed: TTLCache[str, bool] = TTLCache(size, clock)
-        self._lock = threading.Lock()
+    def __init__(self, key_sets: RemoteKeySets) -> None:
+        self._key_sets = key_sets
 
     def __call__(self, issuer: TrustedIssuer, *, refresh: bool = False) -> Mapping[str, Any] | None:
         if issuer.jwks is not None or issuer.jwks_uri is None:
             return issuer.jwks
-        uri = issuer.jwks_uri
-        cached = self._fresh.get(uri)
-        if cached is not None and not (refresh and self._may_refresh(uri)):
-            return cached
-        try:
-            document = self._fetcher.fetch(uri)
-            jwks = json.loads(document.body.decode("utf-8"))
-        except (FetchRefused, ValueError):
-            return self._last_good.get(uri)
-        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-            return self._last_good.get(uri)
-        floor, ceiling, default = self._bounds
-        ttl = cache_lifetime(document.headers, floor=floor, ceiling=ceiling, default=default)
-        self._fresh.put(uri, jwks, ttl)
-        self._last_good.put(uri, jwks, ceiling)
-        return jwks
-
-    def _may_refresh(self, uri: str) -> bool:
-        with self._lock:
-            if self._refreshed.get(uri):
-                return False
-            self._refreshed.put(uri, True, self._refresh_interval)
-            return True
+        return self._key_sets.get(issuer.jwks_uri, refresh=refresh)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,6 +21,9 @@ pure parts; :mod:`pyramid_attesto.fetch` does the I/O with them:
   clamped between a floor (which bounds how often a host is refetched) and a ceiling.
 - :class:`TTLCache` and :class:`HostBackoff`: bounded, clock-driven state for the document
   cache, the negative cache and the per-host backoff.
+- :class:`RemoteKeySets`: JWK Sets fetched from ``jwks_uri`` through a fetcher and cached
+  (clients' keys through :class:`RemoteClientKeys`, trusted issuers' keys through
+  :class:`~.jwt_bearer.RemoteIssuerKeys`).
 
 A refusal is a :class:`FetchRefused` with a short ``reason``; it is never rendered as is (the
 caller turns it into its protocol's error) and never carries a response body.
@@ -29,13 +32,15 @@ caller turns it into its protocol's error) and never carries a response body.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
+from .clients import Client
 from .clock import Clock
 
 __all__ = [
@@ -47,6 +52,8 @@ __all__ = [
     "FetchedDocument",
     "HostBackoff",
     "IPAddress",
+    "RemoteClientKeys",
+    "RemoteKeySets",
     "TTLCache",
     "cache_lifetime",
     "check_url",
@@ -347,3 +354,72 @@ class HostBackoff:
     def success(self, host: str) -> None:
         with self._lock:
             self._hosts.pop(host, None)
+
+
+# -- JWK Sets at a jwks_uri --------------------------------------------------------------------
+
+
+class RemoteKeySets:
+    """JWK Sets fetched from their ``jwks_uri`` through a :class:`DocumentFetcher` and cached
+    for their ``Cache-Control`` lifetime clamped to ``[floor, ceiling]`` (RFC 9111). A
+    ``refresh`` (an unknown ``kid``: the owner may have rotated its keys) refetches at most
+    once per ``refresh_interval`` seconds per URI, so a stream of bogus ``kid`` values cannot
+    turn into a stream of fetches; while a fetch fails, the last good set keeps serving."""
+
+    def __init__(
+        self,
+        fetcher: DocumentFetcher,
+        clock: Clock,
+        *,
+        floor: int = 60,
+        ceiling: int = 86_400,
+        default: int = 3600,
+        refresh_interval: int = 60,
+        size: int = 256,
+    ) -> None:
+        self._fetcher = fetcher
+        self._bounds = (floor, ceiling, default)
+        self._refresh_interval = refresh_interval
+        self._fresh: TTLCache[str, Mapping[str, Any]] = TTLCache(size, clock)
+        self._last_good: TTLCache[str, Mapping[str, Any]] = TTLCache(size, clock)
+        self._refreshed: TTLCache[str, bool] = TTLCache(size, clock)
+        self._lock = threading.Lock()
+
+    def get(self, uri: str, *, refresh: bool = False) -> Mapping[str, Any] | None:
+        """The JWK Set at ``uri``, or ``None`` when none was ever fetched successfully."""
+        cached = self._fresh.get(uri)
+        if cached is not None and not (refresh and self._may_refresh(uri)):
+            return cached
+        try:
+            document = self._fetcher.fetch(uri)
+            jwks = json.loads(document.body.decode("utf-8"))
+        except (FetchRefused, ValueError):
+            return self._last_good.get(uri)
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+            return self._last_good.get(uri)
+        floor, ceiling, default = self._bounds
+        ttl = cache_lifetime(document.headers, floor=floor, ceiling=ceiling, default=default)
+        self._fresh.put(uri, jwks, ttl)
+        self._last_good.put(uri, jwks, ceiling)
+        return jwks
+
+    def _may_refresh(self, uri: str) -> bool:
+        with self._lock:
+            if self._refreshed.get(uri):
+                return False
+            self._refreshed.put(uri, True, self._refresh_interval)
+            return True
+
+
+class RemoteClientKeys:
+    """A :class:`~.clients.JWKSProvider` for clients that registered a ``jwks_uri``
+    (``private_key_jwt`` by reference, RFC 7591 §2): registered ``jwks`` as they are, a
+    ``jwks_uri`` through :class:`RemoteKeySets` (the outbound-fetch guard, D18)."""
+
+    def __init__(self, key_sets: RemoteKeySets) -> None:
+        self._key_sets = key_sets
+
+    def __call__(self, client: Client, *, refresh: bool = False) -> Mapping[str, Any] | None:
+        if client.jwks is not None or client.jwks_uri is None:
+            return client.jwks
+        return self._key_sets.get(client.jwks_uri, refresh=refresh)

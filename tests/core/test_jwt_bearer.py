@@ -38,7 +38,7 @@ from pyramid_attesto.core.jwt_bearer import (
     VerifiedAssertion,
     jwt_bearer_grant,
 )
-from pyramid_attesto.core.outbound import FetchedDocument, FetchRefused
+from pyramid_attesto.core.outbound import FetchedDocument, FetchRefused, RemoteKeySets
 from pyramid_attesto.core.scopes import ScopeCatalog
 from pyramid_attesto.core.secret import sha256_b64url
 from pyramid_attesto.storage import MemoryStorage
@@ -558,7 +558,10 @@ class JWKSFetcher:
 def test_a_jwks_uri_is_fetched_cached_and_refetched_once_for_a_new_kid() -> None:
     fetcher = JWKSFetcher()
     remote = TrustedIssuer(issuer=IDP, jwks_uri="https://idp.example/jwks")
-    settings = {"trusted_issuers": {IDP: remote}, "keys": RemoteIssuerKeys(fetcher, CLOCK)}
+    settings = {
+        "trusted_issuers": {IDP: remote},
+        "keys": RemoteIssuerKeys(RemoteKeySets(fetcher, CLOCK)),
+    }
     grant(form(id_jag()), **settings)
     grant(form(id_jag()), **settings)
     assert fetcher.fetched == 1
@@ -572,7 +575,7 @@ def test_a_jwks_uri_is_fetched_cached_and_refetched_once_for_a_new_kid() -> None
 
 def test_a_failing_jwks_uri_keeps_serving_the_last_good_set() -> None:
     fetcher = JWKSFetcher()
-    keys = RemoteIssuerKeys(fetcher, CLOCK, floor=60, ceiling=3600)
+    keys = RemoteIssuerKeys(RemoteKeySets(fetcher, CLOCK, floor=60, ceiling=3600))
     remote = TrustedIssuer(issuer=IDP, jwks_uri="https://idp.example/jwks")
     settings = {"trusted_issuers": {IDP: remote}, "keys": keys}
     grant(form(id_jag()), **settings)
@@ -588,5 +591,8 @@ def test_an_unreachable_jwks_uri_without_a_past_set_is_invalid_grant() -> None:
     fetcher = JWKSFetcher()
     fetcher.failing = True
     remote = TrustedIssuer(issuer=IDP, jwks_uri="https://idp.example/jwks")
-    settings = {"trusted_issuers": {IDP: remote}, "keys": RemoteIssuerKeys(fetcher, CLOCK)}
+    settings = {
+        "trusted_issuers": {IDP: remote},
+        "keys": RemoteIssuerKeys(RemoteKeySets(fetcher, CLOCK)),
+    }
     assert invalid_grant(form(id_jag()), **settings) == "issuer_keys_unavailable"

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from pyramid_attesto.core.clients import Client
 from pyramid_attesto.core.clock import FrozenClock
 from pyramid_attesto.core.outbound import (
+    FetchedDocument,
     FetchRefused,
     HostBackoff,
+    RemoteClientKeys,
+    RemoteKeySets,
     TTLCache,
     cache_lifetime,
     check_url,
@@ -111,3 +115,23 @@ def test_host_backoff_tracks_a_bounded_number_of_hosts() -> None:
     backoff.check("a")  # forgotten: the oldest entry went first
     with pytest.raises(FetchRefused):
         backoff.check("c")
+
+
+def test_remote_client_keys_fetch_only_a_jwks_uri() -> None:
+    fetched: list[str] = []
+
+    class Fetcher:
+        def fetch(self, url: str) -> FetchedDocument:
+            fetched.append(url)
+            return FetchedDocument(url=url, body=b'{"keys": []}', headers={})
+
+    keys = RemoteClientKeys(RemoteKeySets(Fetcher(), FrozenClock()))
+    inline = Client(client_id="a", token_endpoint_auth_method="private_key_jwt", jwks={"keys": []})
+    remote = Client(
+        client_id="b", token_endpoint_auth_method="private_key_jwt", jwks_uri="https://b.example/j"
+    )
+    assert keys(inline) == {"keys": []}
+    assert keys(Client(client_id="c")) is None
+    assert keys(remote) == {"keys": []}
+    assert keys(remote) == {"keys": []}
+    assert fetched == ["https://b.example/j"]

@@ -17,6 +17,7 @@ from pyramid.exceptions import ConfigurationExecutionError
 from webtest import TestApp
 
 from pyramid_attesto.core.errors import TemporarilyUnavailable
+from pyramid_attesto.core.outbound import FetchedDocument
 from pyramid_attesto.core.registration import ClientMetadata, RegistrationContext
 from pyramid_attesto.core.secret import hash_secret
 
@@ -356,3 +357,39 @@ def test_a_denial_after_the_user_acted_is_redirected_d16() -> None:
     headers = {**USER, "X-Test-Consent": "deny"}
     res = app.get("/oauth/authorize", _query(client["client_id"]), headers=headers, status=302)
     assert parse_qs(urlsplit(res.headers["Location"]).query)["error"] == ["access_denied"]
+
+
+class ClientKeys:
+    """Serves a registered client's JWK Set at its jwks_uri (the injected fetcher)."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self.jwks = jwks
+        self.fetched: list[str] = []
+
+    def fetch(self, url: str) -> FetchedDocument:
+        self.fetched.append(url)
+        return FetchedDocument(url=url, body=json.dumps(self.jwks).encode(), headers={})
+
+
+def test_private_key_jwt_with_a_jwks_uri_authenticates_through_the_fetcher_rfc7523_2_2() -> None:
+    from asrv_support import JWT_CLIENT_KEY, _public_jwk, client_assertion
+
+    keys = ClientKeys({"keys": [_public_jwk(JWT_CLIENT_KEY, "k1")]})
+    app = as_app(ENABLED, set_attesto_consent_policy=Consent(), set_attesto_fetcher=keys)
+    body = {
+        **REQUESTS["native_loopback"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks_uri": "https://agent.example/jwks.json",
+    }
+    client = _register(app, body).json
+    assert "client_secret" not in client
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": "not-a-refresh-token",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": client_assertion(client["client_id"]),
+    }
+    # Authenticated (the keys came from the jwks_uri); the grant itself is refused.
+    res = app.post("/oauth/token", form, status=400)
+    assert res.json["error"] == "invalid_grant"
+    assert keys.fetched == ["https://agent.example/jwks.json"]
