@@ -9,7 +9,8 @@ for Client ID Metadata Documents and trusted issuers' ``jwks_uri``. Each fetch:
    request) and the per-host backoff (after a host failed to resolve, connect, complete TLS
    or answer in time; not after a status, size or redirect refusal of one URL);
 3. takes a slot of the global in-flight cap, without waiting (``busy`` when none is free);
-4. resolves the host **once** and checks **every** address it resolved to
+4. resolves the host **once** (within the deadline: the resolver runs in a thread that is
+   abandoned when the deadline passes) and checks **every** address it resolved to
    (:func:`~pyramid_attesto.core.outbound.is_public_address`); then connects to one of those
    checked addresses, never to the name again, so DNS rebinding between check and connect
    is impossible. TLS is verified against the host name (SNI and ``Host`` are the name);
@@ -141,14 +142,35 @@ class GuardedFetcher:
 
     # -- steps ------------------------------------------------------------------------------
 
-    def _addresses(self, target: FetchTarget) -> list[IPAddress]:
+    def _resolve(self, target: FetchTarget, started: float) -> Sequence[str]:
+        """The resolver's answer within the deadline: ``getaddrinfo`` has no timeout of its
+        own, so it runs in a daemon thread that is abandoned when the deadline passes."""
+        answer: list[Sequence[str]] = []
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                answer.append(self._resolver(target.host, target.port))
+            except Exception as exc:  # reported below, never lost in the thread
+                failed.append(exc)
+
+        worker = threading.Thread(target=run, daemon=True, name="attesto-resolve")
+        worker.start()
+        worker.join(max(0.0, self._remaining(started)))
+        if worker.is_alive():
+            raise FetchRefused("timeout", "the host name did not resolve in time")
+        if failed or not answer:
+            raise FetchRefused("dns", "the host name did not resolve")
+        return answer[0]
+
+    def _addresses(self, target: FetchTarget, started: float) -> list[IPAddress]:
         if target.address is not None:
             found: list[IPAddress] = [target.address]
         else:
+            names = self._resolve(target, started)
             try:
-                names = self._resolver(target.host, target.port)
-                found = [ipaddress.ip_address(name.partition("%")[0]) for name in names]
-            except (OSError, ValueError, UnicodeError):
+                found = [ipaddress.ip_address(str(name).partition("%")[0]) for name in names]
+            except ValueError:
                 raise FetchRefused("dns", "the host name did not resolve") from None
         if not found:
             raise FetchRefused("dns", "the host name did not resolve")
@@ -160,7 +182,7 @@ class GuardedFetcher:
 
     def _fetch(self, target: FetchTarget) -> FetchedDocument:
         started = time.monotonic()
-        addresses = self._addresses(target)
+        addresses = self._addresses(target, started)
         sock = self._connect(target, addresses, started)
         expired = threading.Event()
 

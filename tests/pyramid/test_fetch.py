@@ -408,3 +408,18 @@ def test_a_redirecting_metadata_document_is_invalid_client(server: LoopbackServe
     with pytest.raises(InvalidClient) as caught:
         documents.resolve(server.url("/moved.json"))
     assert caught.value.reason == "cimd_redirect"
+
+
+def test_a_slow_resolver_hits_the_deadline() -> None:
+    """``getaddrinfo`` has no timeout of its own: the guard stops waiting at its deadline."""
+    release = threading.Event()
+
+    def slow(host: str, port: int) -> Sequence[str]:
+        release.wait(2)
+        return ["93.184.215.14"]
+
+    fetcher = GuardedFetcher(FetchLimits(deadline=0.2), clock=FrozenClock(), resolver=slow)
+    try:
+        assert refused(fetcher, "https://slow-dns.example/client.json") == "timeout"
+    finally:
+        release.set()
