@@ -164,6 +164,11 @@ def _endpoint_routes(config: Any, prefix: str) -> None:
                 context="sqlalchemy.exc.SQLAlchemyError",
                 route_name=route,
             )
+            config.add_exception_view(
+                "pyramid_attesto.views._http.unexpected_error_view",
+                context=Exception,
+                route_name=route,
+            )
     finally:
         config.route_prefix = saved
 
