@@ -68,6 +68,43 @@ def _networks(key: str, value: object) -> tuple[ipaddress.IPv4Network | ipaddres
         raise ConfigurationError(f"{key}: {exc}") from None
 
 
+def _non_negative(key: str, value: object) -> int:
+    try:
+        seconds = int(str(value).strip())
+    except ValueError:
+        raise ConfigurationError(f"{key}: expected whole seconds, got {value!r}") from None
+    if seconds < 0:
+        raise ConfigurationError(f"{key}: must not be negative")
+    return seconds
+
+
+def _absolute_urls(key: str, value: object) -> tuple[str, ...]:
+    urls = _list(key, value)
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"{key}: {url!r} is not an absolute http(s) URL")
+        if parts.fragment or "#" in url:
+            raise ConfigurationError(f"{key}: {url!r} has a fragment")
+    return urls
+
+
+def _absolute_url(key: str, value: object) -> str:
+    urls = _absolute_urls(key, value)
+    if len(urls) != 1:
+        raise ConfigurationError(f"{key}: exactly one URL")
+    return urls[0]
+
+
+def _bearer_methods(key: str, value: object) -> tuple[str, ...]:
+    methods = _list(key, value)
+    if "header" not in methods or not set(methods) <= {"header", "body"}:
+        raise ConfigurationError(f"{key}: `header`, optionally with `body` (RFC 6750 2.1, 2.2)")
+    if "query" in methods:  # pragma: no cover - refused above; RFC 9700 4.3.2
+        raise ConfigurationError(f"{key}: query-string tokens are never accepted")
+    return methods
+
+
 def _route_prefix(key: str, value: object) -> str:
     text = str(value).strip()
     if text in ("", "/"):
@@ -111,6 +148,77 @@ SETTINGS: Mapping[str, Setting] = {
     "refresh_token_ttl": Setting(_seconds, 14 * 24 * 3600, help="Refresh-token lifetime."),
     "code_ttl": Setting(_seconds, 60, help="Authorization-code lifetime."),
     "par_ttl": Setting(_seconds, 90, help="Pushed authorization request lifetime."),
+    # -- resource server (pyramid_attesto.resource, policy.py) --------------------------------
+    "resource": Setting(
+        _absolute_urls,
+        (),
+        help="This application's canonical resource URI(s) (RFC 8707): an access token's aud "
+        "must name one. The first is the default; each gets protected-resource metadata.",
+    ),
+    "jwks_uri": Setting(
+        _absolute_url,
+        None,
+        help="A resource server apart from the authorization server: the AS's JWKS URL, "
+        "instead of attesto.keystore.",
+    ),
+    "public_url": Setting(
+        _str,
+        None,
+        help="The public URL of the application root (scheme://host[:port][/prefix]); default "
+        "the issuer's origin, or the first resource's for a resource server alone.",
+    ),
+    "authorization_servers": Setting(
+        _absolute_urls, (), help="Issuers named in protected-resource metadata (default: issuer)."
+    ),
+    "bearer_methods": Setting(
+        _bearer_methods,
+        ("header",),
+        help="How access tokens may be sent: `header`, optionally `body` (form body, RFC 6750 "
+        "2.2). Query-string tokens are never accepted.",
+    ),
+    "resource_name": Setting(_str, None, help="RFC 9728 resource_name."),
+    "resource_documentation": Setting(_absolute_url, None, help="RFC 9728 resource_documentation."),
+    "realm": Setting(_str, None, help="The realm of the resource server's challenges."),
+    "access_token_leeway": Setting(
+        _non_negative, 30, help="Seconds of clock skew tolerated on exp, nbf and iat."
+    ),
+    "revocation_check": Setting(
+        _bool, False, help="Consult the access-token denylist on every request (a read each)."
+    ),
+    "principal_loader": Setting(
+        _str, None, help="Dotted name of loader(identity) -> principal, called lazily."
+    ),
+    "token_extractor": Setting(
+        _str,
+        None,
+        help="Dotted name of extractor(request) -> (scheme, token) | None: another place an "
+        "access token may come from (e.g. a cookie).",
+    ),
+    "install_policy": Setting(
+        _bool,
+        True,
+        help="Install the resource-server security policy, wrapping the host's as fallback.",
+    ),
+    "dpop.required": Setting(
+        _bool, False, help="Accept only DPoP-bound tokens (dpop_bound_access_tokens_required)."
+    ),
+    "dpop.resource_nonce": Setting(
+        _bool, False, help="Require a resource-server DPoP nonce (RFC 9449 9)."
+    ),
+    "dpop.nonce_secret": Setting(
+        _list,
+        (),
+        help="Secret(s) of the stateless DPoP nonces, newest first, shared by every node; "
+        "without one a per-process secret is generated.",
+    ),
+    "dpop.algorithms": Setting(_list, (), help="DPoP proof algorithms (default: all allowed)."),
+    "dpop.max_age": Setting(_seconds, 60, help="How old a DPoP proof's iat may be."),
+    "replay_store": Setting(
+        _str,
+        "memory",
+        help="Where DPoP replay keys are claimed: `memory` (one process) or the dotted name "
+        "of a ReplayStore (factory).",
+    ),
 }
 """Every ``attesto.*`` key this version understands (without the prefix)."""
 
@@ -129,6 +237,26 @@ class AttestoSettings:
     refresh_token_ttl: int = 14 * 24 * 3600
     code_ttl: int = 60
     par_ttl: int = 90
+    # -- resource server --------------------------------------------------------------------
+    resource: tuple[str, ...] = ()
+    jwks_uri: str | None = None
+    public_url: str | None = None
+    authorization_servers: tuple[str, ...] = ()
+    bearer_methods: tuple[str, ...] = ("header",)
+    resource_name: str | None = None
+    resource_documentation: str | None = None
+    realm: str | None = None
+    access_token_leeway: int = 30
+    revocation_check: bool = False
+    principal_loader: str | None = None
+    token_extractor: str | None = None
+    install_policy: bool = True
+    dpop_required: bool = False
+    dpop_resource_nonce: bool = False
+    dpop_nonce_secret: tuple[str, ...] = ()
+    dpop_algorithms: tuple[str, ...] = ()
+    dpop_max_age: int = 60
+    replay_store: str = "memory"
 
 
 def _is_loopback_host(host: str) -> bool:
@@ -171,7 +299,7 @@ def parse_settings(settings: Mapping[str, object]) -> AttestoSettings:
     for name, spec in SETTINGS.items():
         key = PREFIX + name
         if key in settings:
-            values[name] = spec.parse(key, settings[key])
+            values[name.replace(".", "_")] = spec.parse(key, settings[key])
         elif spec.required:
             raise ConfigurationError(f"missing required setting {key}")
     parsed = AttestoSettings(**values)
