@@ -8,6 +8,7 @@ session nothing, and registering it twice (an entry point and a ``-p``) changes 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -27,6 +28,19 @@ from .fixtures import (  # noqa: F401  (registered as fixtures by being here)
     dpop_proof,
     options_for,
 )
+
+_NAMES = ("attesto", __name__)  # the entry point's name, and the module's
+
+
+def pytest_plugin_registered(plugin: object, plugin_name: str, manager: Any) -> None:
+    """Once this module is registered under one of its names, block the other, so that naming
+    it again (``-p pytest_attesto.plugin`` or ``pytest_plugins = ["pytest_attesto.plugin"]``
+    beside the entry point) is a no-op instead of pluggy's "already registered" error."""
+    if plugin is not sys.modules[__name__]:
+        return
+    for name in _NAMES:
+        if name != plugin_name and manager.get_plugin(name) is None:
+            manager.set_blocked(name)
 
 
 def pytest_configure(config: pytest.Config) -> None:
