@@ -10,12 +10,20 @@ resolves the keystore, and stores the :class:`~pyramid_attesto.runtime.Attesto` 
 the registry.
 
 Adds the directives ``config.set_attesto_keystore(keystore)`` and
-``config.set_attesto_clock(clock)``; a directive wins over the setting.
+``config.set_attesto_clock(clock)``, and one per host policy object
+(``config.set_attesto_client_store(store)``, ``set_attesto_principal_store``,
+``set_attesto_scope_policy``, ``set_attesto_consent_policy``, ``set_attesto_claims_provider``,
+``set_attesto_event_sink``: an object or a dotted name, see :mod:`pyramid_attesto.hostpolicy`);
+a directive wins over the setting.
 
 Adds the routes, each named ``attesto.<endpoint>``:
 
 - ``attesto.jwks``: ``GET /.well-known/jwks.json``, always at the application root, whatever
   the route prefix.
+- ``attesto.oauth_authorization_server``, ``attesto.openid_configuration`` and
+  ``attesto.openid_configuration_appended``: the discovery documents (RFC 8414, OpenID
+  Connect Discovery), at the root too, at the paths derived from the issuer
+  (:mod:`pyramid_attesto.server`).
 
 Endpoint routes are mounted under ``attesto.route_prefix`` (``/oauth`` by default), or under
 the ``route_prefix`` given to ``config.include``.
@@ -29,8 +37,11 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .core.clock import Clock
 from .core.keys import Keystore
+from .hostpolicy import HOST_OBJECTS, emit, resolve_host_policy
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
-from .settings import parse_settings
+from .server import ENDPOINTS, IAuthorizationServer, build_server
+from .settings import SETTINGS, parse_settings
+from .storefactory import make_store_factory
 
 __all__ = ["__version__", "includeme"]
 
@@ -63,6 +74,27 @@ def set_attesto_clock(config: Any, clock: Clock) -> None:
     config.action(("attesto", "clock"), register)
 
 
+def _attesto_stores(request: Any) -> Any:
+    """``request.attesto_stores``: the stores of this request (built once, on first use)."""
+    from .server import get_server
+    from .storefactory import LazyStores
+
+    factory = get_server(request.registry).stores
+    return LazyStores(lambda: factory(request))
+
+
+def _host_directive(name: str) -> Any:
+    def directive(config: Any, value: object) -> None:
+        def register() -> None:
+            _overrides(config)[name] = value
+
+        config.action(("attesto", name), register)
+
+    directive.__name__ = f"set_attesto_{name}"
+    directive.__doc__ = f"Directive: use ``value`` (an object or a dotted name) as the {name}."
+    return directive
+
+
 def _wellknown_routes(config: Any) -> None:
     saved = config.route_prefix
     config.route_prefix = None  # well-known documents stay at the root (DESIGN.md D3)
@@ -76,11 +108,69 @@ def _wellknown_routes(config: Any) -> None:
         permission=NO_PERMISSION_REQUIRED,
         require_csrf=False,
     )
+    saved = config.route_prefix
+    config.route_prefix = None
+    try:
+        for name, pattern in _DISCOVERY_ROUTES:
+            config.add_route(name, pattern, request_method="GET")
+            config.add_view(
+                "pyramid_attesto.views.discovery.metadata_view",
+                route_name=name,
+                permission=NO_PERMISSION_REQUIRED,
+                require_csrf=False,
+            )
+    finally:
+        config.route_prefix = saved
+
+
+_DISCOVERY_ROUTES = (
+    ("attesto.oauth_authorization_server", "/.well-known/oauth-authorization-server*rest"),
+    ("attesto.openid_configuration", "/.well-known/openid-configuration*rest"),
+    ("attesto.openid_configuration_appended", "/{issuer_path:.+}/.well-known/openid-configuration"),
+)
+
+
+def _route_prefix(config: Any) -> str:
+    """The include's ``route_prefix`` when one was given, else ``attesto.route_prefix``."""
+    given = (config.route_prefix or "").strip("/")
+    if given:
+        return "/" + given
+    key = "attesto.route_prefix"
+    value = config.get_settings().get(key, SETTINGS["route_prefix"].default)
+    prefix: str = SETTINGS["route_prefix"].parse(key, value)
+    return prefix
+
+
+def _endpoint_routes(config: Any, prefix: str) -> None:
+    saved = config.route_prefix
+    config.route_prefix = None  # the prefix is already in each pattern
+    try:
+        for endpoint in ENDPOINTS:
+            route = f"attesto.{endpoint.name}"
+            config.add_route(route, prefix + endpoint.path)
+            config.add_view(
+                endpoint.view,
+                route_name=route,
+                permission=NO_PERMISSION_REQUIRED,
+                require_csrf=False,
+            )
+            # DESIGN.md rule 3: a database failure aborts and answers a clean 503.
+            config.add_exception_view(
+                "pyramid_attesto.views._http.database_error_view",
+                context="sqlalchemy.exc.SQLAlchemyError",
+                route_name=route,
+            )
+    finally:
+        config.route_prefix = saved
 
 
 def includeme(config: Any) -> None:
     config.add_directive("set_attesto_keystore", set_attesto_keystore)
     config.add_directive("set_attesto_clock", set_attesto_clock)
+    for name in HOST_OBJECTS:
+        config.add_directive(f"set_attesto_{name}", _host_directive(name))
+    prefix = _route_prefix(config)
+    config.add_request_method(_attesto_stores, "attesto_stores", reify=True)
 
     def setup() -> None:
         settings = config.get_settings()
@@ -94,6 +184,25 @@ def includeme(config: Any) -> None:
         clock = overrides.get("clock") or default_clock()
         runtime = Attesto(settings=parsed, keystore=keystore, clock=clock)  # type: ignore[arg-type]
         config.registry.registerUtility(runtime, IAttesto)
+        host = resolve_host_policy(
+            {f"attesto.{n}": getattr(parsed, n) for n in HOST_OBJECTS},
+            overrides,
+            scopes_supported=parsed.scopes_supported,
+            package=config.package,
+        )
+        stores = make_store_factory(parsed, runtime.clock)
+        registry = config.registry
+        server = build_server(
+            parsed,
+            runtime.keystore,
+            route_prefix=prefix,
+            host=host,
+            stores=stores,
+            clock=runtime.clock,
+            emit=lambda event: emit(registry, host, event),
+        )
+        config.registry.registerUtility(server, IAuthorizationServer)
 
     config.action(("attesto", "setup"), setup, order=_ORDER)
     _wellknown_routes(config)
+    _endpoint_routes(config, prefix)

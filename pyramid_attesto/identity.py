@@ -31,6 +31,12 @@ PrincipalLoader = Callable[["AttestoIdentity"], object]
 _UNSET: Any = object()
 
 
+def _read_only(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(mapping, MappingProxyType):
+        return mapping  # a verified token's claims are read-only already
+    return MappingProxyType(dict(mapping))
+
+
 class AttestoIdentity:
     """Who is calling, as an access token says (RFC 9068 §2.2 claims, verified).
 
@@ -62,6 +68,9 @@ class AttestoIdentity:
     claims: Mapping[str, Any]
     cnf: Mapping[str, str] | None
     token_type: TokenType
+    _loader: PrincipalLoader | None
+    _principal: object
+    _granted: GrantedScopes | None
 
     def __init__(
         self,
@@ -75,19 +84,21 @@ class AttestoIdentity:
         cnf: Mapping[str, str] | None = None,
         principal_loader: PrincipalLoader | None = None,
     ) -> None:
-        self.subject = subject
-        self.kind = kind
-        self.client_id = client_id
-        self.scopes = scopes
-        self.claims = MappingProxyType(dict(claims))
-        self.cnf = MappingProxyType(dict(cnf)) if cnf is not None else None
-        self.token_type = token_type
-        self._loader = principal_loader
-        self._principal: object = _UNSET
-        self._granted: GrantedScopes | None = None
+        # object.__setattr__: this runs once per request, on the hot path (DESIGN.md rule 11).
+        init = object.__setattr__
+        init(self, "subject", subject)
+        init(self, "kind", kind)
+        init(self, "client_id", client_id)
+        init(self, "scopes", scopes)
+        init(self, "claims", _read_only(claims))
+        init(self, "cnf", _read_only(cnf) if cnf is not None else None)
+        init(self, "token_type", token_type)
+        init(self, "_loader", principal_loader)
+        init(self, "_principal", _UNSET)
+        init(self, "_granted", None)
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name in ("_principal", "_granted") or not hasattr(self, name):
+        if name in ("_principal", "_granted"):
             object.__setattr__(self, name, value)
             return
         raise AttributeError(f"AttestoIdentity.{name} is read-only")

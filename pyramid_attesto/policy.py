@@ -30,7 +30,7 @@ turns that off).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl
 
@@ -39,6 +39,7 @@ from pyramid.security import Allowed
 from .challenges import AttestoDenied, ChallengeOptions, Scheme
 from .core.clock import Clock
 from .core.errors import InsufficientScope, InvalidRequest, OAuthError
+from .core.mtls import ClientCertificate
 from .core.resource import (
     Credential,
     Refusal,
@@ -61,6 +62,7 @@ __all__ = [
     "AttestoSecurityPolicy",
     "AuthDenied",
     "AuthSucceeded",
+    "CookieTokenExtractor",
     "ResourceServer",
     "TokenExtractor",
     "resource_server",
@@ -76,6 +78,38 @@ TokenExtractor = Callable[[Request], "tuple[str, str] | None"]
 (a cookie, a custom header). ``scheme`` is ``"Bearer"`` or ``"DPoP"``."""
 
 
+class CookieTokenExtractor:
+    """A :data:`TokenExtractor` reading a Bearer token from a cookie (DESIGN.md D17).
+
+    A cookie travels with cross-site requests, so on an unsafe method (anything but ``GET``,
+    ``HEAD``, ``OPTIONS``) the token is used only when the request's ``Origin`` is one of
+    ``allowed_origins`` — otherwise the request is treated as carrying no token. Configure it
+    through a module attribute::
+
+        # myapp/auth.py
+        extract_token = CookieTokenExtractor("access_token", ["https://app.example.com"])
+
+        # settings
+        attesto.token_extractor = myapp.auth:extract_token
+    """
+
+    __slots__ = ("allowed_origins", "name")
+
+    def __init__(self, name: str, allowed_origins: Sequence[str] = ()) -> None:
+        self.name = name
+        self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
+
+    def __call__(self, request: Request) -> tuple[str, str] | None:
+        token = request.cookies.get(self.name)
+        if not token:
+            return None
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.environ.get("HTTP_ORIGIN", "").rstrip("/").lower()
+            if origin not in self.allowed_origins:
+                return None
+        return ("Bearer", token)
+
+
 # -- events ---------------------------------------------------------------------------------
 
 
@@ -83,7 +117,7 @@ TokenExtractor = Callable[[Request], "tuple[str, str] | None"]
 class AuthSucceeded:
     """An access token verified (sent once per request through ``registry.notify``)."""
 
-    request: Request
+    request: Request = field(repr=False)  # its URL may hold a (refused) query-string token
     subject: str
     client_id: str | None
     scheme: Scheme
@@ -99,7 +133,7 @@ class AuthDenied:
     credentials); ``subject`` and ``client_id`` are known when the token itself verified.
     """
 
-    request: Request
+    request: Request = field(repr=False)
     reason: str
     error: str | None
     subject: str | None = None
@@ -218,7 +252,9 @@ class ResourceServer:
         try:
             credential = self.credential(request)
         except InvalidRequest as error:
-            refusal = Refusal(error, "Bearer")
+            header = request.environ.get("HTTP_AUTHORIZATION", "")
+            scheme: Scheme = "DPoP" if header.lstrip()[:5].lower() == "dpop " else "Bearer"
+            refusal = Refusal(error, scheme)
             self._notify_denied(request, refusal.error)
             return refusal
         if credential is None:
@@ -226,14 +262,17 @@ class ResourceServer:
         environ = request.environ
         dpop = environ.get("HTTP_DPOP")
         adapter = self.adapter
-        try:
-            certificate = adapter.client_certificate(environ)
-        except InvalidRequest:
-            certificate = None  # unparseable: as if absent (a bound token then fails)
+
+        def certificate() -> ClientCertificate | None:
+            try:
+                return adapter.client_certificate(environ)
+            except InvalidRequest:
+                return None  # unparseable: as if absent (the bound token then fails)
+
         result = self.verifier.verify(
             ResourceRequest(
                 method=request.method,
-                url=adapter.canonical_url(environ),
+                url=lambda: adapter.canonical_url(environ),
                 credential=credential,
                 dpop=(dpop,) if dpop is not None else (),
                 certificate=certificate,
@@ -319,7 +358,7 @@ class ResourceServer:
                 request, outcome.error, outcome.scheme, required=required, notify=False
             )
         assert isinstance(outcome, AttestoIdentity)
-        if required:
+        if required and not _held(outcome.scopes, required):
             missing = check_scopes(outcome.granted, required, self.catalog)
             if missing is not None:
                 return self.deny(request, missing, outcome.token_type, required=required)
@@ -336,7 +375,7 @@ class ResourceServer:
                     acr_values=acr_values,
                     max_age=max_age,
                 )
-        return Allowed("attesto: the access token grants %s", " ".join(required) or "access")
+        return _ALLOWED
 
     def is_scope(self, permission: str) -> bool:
         """Whether ``permission`` names a scope of the catalog (an OAuth permission)."""
@@ -358,6 +397,15 @@ class ResourceServer:
                 identity.client_id if identity is not None else None,
             )
         )
+
+
+_ALLOWED: Final = Allowed("attesto: the access token grants what the view requires")
+
+
+def _held(scopes: tuple[str, ...], required: Sequence[str]) -> bool:
+    """The common case, without indexing the grant: every required scope is granted as is
+    (a wildcard requirement, ending in ``*``, is never satisfied this way: rule 9)."""
+    return all(scope in scopes and not scope.endswith("*") for scope in required)
 
 
 def resource_server(registry: Registry) -> ResourceServer:

@@ -52,6 +52,7 @@ Environ = Mapping[str, Any]
 _HOST_PORT = re.compile(r"\A(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_~%]+)(?::[0-9]{1,5})?\Z")
 _PREFIX = re.compile(r"\A(?:/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+\Z")
 _PATH_SAFE = "/:@!$&'()*+,;="
+_PLAIN_PATH = re.compile(r"\A[A-Za-z0-9/\-._~]*\Z")
 
 
 def parse_public_url(key: str, value: str) -> str:
@@ -247,8 +248,10 @@ def request_path(environ: Environ) -> str:
     re-encoded.
     """
     # PEP 3333: the decoded path is carried as latin-1 text.
-    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", ""))
+    path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
     raw = environ.get("REQUEST_URI") or environ.get("RAW_URI")
+    if path and _PLAIN_PATH.match(path) and (not raw or raw == path or raw.startswith(path + "?")):
+        return path  # nothing to encode, and the raw URI (if any) spells it the same way
     if raw:
         raw_path = str(raw).split("?", 1)[0].split("#", 1)[0]
         if raw_path.startswith(("http://", "https://")):  # absolute-form request target

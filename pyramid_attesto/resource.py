@@ -24,9 +24,9 @@ Settings (``attesto.*``; unknown keys are refused, the key is named in every err
 ``resource`` (required)
     This API's canonical resource URI(s), lower-case scheme and host, no fragment. A token's
     ``aud`` must name one (RFC 8707, rule 8); the first is the default.
-``keystore`` or ``jwks_uri`` (one is required, unless the authorization server include shares
-its keystore)
-    Where verification keys come from: a JWK Set or PEM file (public keys suffice), or the
+``keystore`` or ``jwks_uri``
+    Where verification keys come from (one is required, unless the authorization server's
+    include shares its keystore): a JWK Set or PEM file (public keys suffice), or the
     authorization server's ``jwks_uri``, fetched and cached (:mod:`pyramid_attesto.jwks_client`).
 ``scopes_supported``
     The scope catalog: advertised in metadata; a permission in it is an OAuth permission.
@@ -34,9 +34,12 @@ its keystore)
     How the request's public URL is known (:mod:`pyramid_attesto.request`, rule 1, D23).
 ``authorization_servers``, ``resource_name``, ``resource_documentation``, ``bearer_methods``
     Metadata and accepted token methods (``header``; ``header body`` adds RFC 6750 §2.2).
-``realm``, ``access_token_leeway`` (30), ``revocation_check`` (false)
-``dpop.required`` (false), ``dpop.resource_nonce`` (false), ``dpop.nonce_secret``,
-``dpop.algorithms``, ``dpop.max_age`` (60)
+``realm``, ``access_token_leeway``, ``revocation_check``
+    The challenges' realm; clock skew tolerated (30 s); the access-token denylist check (off).
+``dpop.*``
+    ``required``: DPoP-bound tokens only (off); ``resource_nonce``: resource-server nonces
+    (off) from the shared ``nonce_secret``; ``algorithms``: the proof algorithms;
+    ``max_age``: how old a proof may be (60 s).
 ``replay_store`` (``memory``)
     ``memory`` for one process, a database URL (``postgresql+psycopg://...``,
     ``sqlite:///...``) for the shared SQL store — each claim in its own short transaction
@@ -223,7 +226,11 @@ def _replay_store(config: Any, parsed: AttestoSettings, clock: Clock) -> tuple[A
         stores = SqlStorage(engine, clock=clock).for_engine(engine)
         return stores.replay, revoked if revoked is not None else stores.revoked_access_tokens
     found = config.maybe_dotted(value)
-    return (found(clock) if isinstance(found, type) else found), revoked
+    if not hasattr(found, "check_and_record") and callable(found):
+        found = found(clock)  # a factory: called with the clock
+    if not hasattr(found, "check_and_record"):
+        raise ConfigurationError(f"attesto.replay_store: {value!r} is not a ReplayStore")
+    return found, revoked
 
 
 def _nonces(parsed: AttestoSettings, clock: Clock) -> NonceSource | None:

@@ -114,6 +114,20 @@ def _route_prefix(key: str, value: object) -> str:
     return text
 
 
+def _storage(key: str, value: object) -> str:
+    text = str(value).strip()
+    if text not in ("memory", "sqlalchemy", "dbsession"):
+        raise ConfigurationError(f"{key}: one of memory, sqlalchemy, dbsession")
+    return text
+
+
+def _dpop_nonce(key: str, value: object) -> str:
+    text = str(value).strip()
+    if text not in ("off", "hmac"):
+        raise ConfigurationError(f"{key}: off or hmac")
+    return text
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     """One ``attesto.*`` key: its parser, its default (absent = required) and its help."""
@@ -148,6 +162,65 @@ SETTINGS: Mapping[str, Setting] = {
     "refresh_token_ttl": Setting(_seconds, 14 * 24 * 3600, help="Refresh-token lifetime."),
     "code_ttl": Setting(_seconds, 60, help="Authorization-code lifetime."),
     "par_ttl": Setting(_seconds, 90, help="Pushed authorization request lifetime."),
+    # Host policy objects (pyramid_attesto.hostpolicy): dotted names; a directive wins.
+    "client_store": Setting(_str, None, help="The ClientStore (dotted name)."),
+    "principal_store": Setting(_str, None, help="The PrincipalStore (dotted name)."),
+    "scope_policy": Setting(
+        _str, None, help="The ScopePolicy (dotted name); default: the scope catalog."
+    ),
+    "consent_policy": Setting(_str, None, help="The ConsentPolicy (dotted name)."),
+    "claims_provider": Setting(_str, None, help="The ClaimsProvider (dotted name)."),
+    "event_sink": Setting(_str, None, help="The EventSink (dotted name)."),
+    # Stores (pyramid_attesto.storefactory).
+    "storage": Setting(
+        _storage,
+        None,
+        help="memory, sqlalchemy (attesto.sqlalchemy.url) or dbsession (the host's "
+        "request.dbsession); default: sqlalchemy when a URL is set, else memory.",
+    ),
+    "sqlalchemy.url": Setting(_str, None, help="The database of the attesto tables."),
+    "refresh_successor_secret": Setting(
+        _str, None, help="Enables the refresh grace window (at least 32 bytes)."
+    ),
+    # The token endpoint (pyramid_attesto.server).
+    "grant_types_supported": Setting(
+        _list, None, help="The grant types served; default: every grant this version serves."
+    ),
+    "token_endpoint_auth_methods": Setting(
+        _list,
+        ("client_secret_basic", "client_secret_post", "private_key_jwt", "none"),
+        help="The client authentication methods enabled (and advertised).",
+    ),
+    "resources": Setting(_list, (), help="RFC 8707 resource allow-list (audiences)."),
+    "default_resource": Setting(
+        _str, None, help="The audience of a token requested without resource (default: issuer)."
+    ),
+    "refresh_grace_ttl": Setting(
+        _non_negative,
+        0,
+        help="Seconds a rotated refresh token may be retried for the same successor; needs "
+        "attesto.refresh_successor_secret.",
+    ),
+    "refresh_family_ttl": Setting(
+        _seconds, 90 * 24 * 3600, help="Absolute lifetime of a refresh-token family."
+    ),
+    "mtls.enabled": Setting(
+        _bool,
+        False,
+        help="RFC 8705: client certificates (SSL_CLIENT_CERT, or Client-Cert from a trusted "
+        "proxy) authenticate tls_client_auth clients and bind their tokens.",
+    ),
+    "require_pushed_authorization_requests": Setting(
+        _bool, False, help="Accept only pushed authorization requests (RFC 9126 5)."
+    ),
+    "introspection_clients": Setting(
+        _list, (), help="Clients (resource servers) that may introspect any client's tokens."
+    ),
+    "max_body_bytes": Setting(_seconds, 65536, help="Largest request body accepted."),
+    "dpop.enabled": Setting(_bool, True, help="Issue DPoP-bound tokens (RFC 9449)."),
+    "dpop.nonce": Setting(
+        _dpop_nonce, "off", help="off, or hmac (stateless nonces from attesto.dpop.nonce_secret)."
+    ),
     # -- resource server (pyramid_attesto.resource, policy.py) --------------------------------
     "resource": Setting(
         _absolute_urls,
@@ -237,6 +310,32 @@ class AttestoSettings:
     refresh_token_ttl: int = 14 * 24 * 3600
     code_ttl: int = 60
     par_ttl: int = 90
+    client_store: str | None = None
+    principal_store: str | None = None
+    scope_policy: str | None = None
+    consent_policy: str | None = None
+    claims_provider: str | None = None
+    event_sink: str | None = None
+    storage: str | None = None
+    sqlalchemy_url: str | None = None
+    refresh_successor_secret: str | None = None
+    grant_types_supported: tuple[str, ...] | None = None
+    token_endpoint_auth_methods: tuple[str, ...] = (
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    )
+    resources: tuple[str, ...] = ()
+    default_resource: str | None = None
+    refresh_grace_ttl: int = 0
+    refresh_family_ttl: int = 90 * 24 * 3600
+    mtls_enabled: bool = False
+    require_pushed_authorization_requests: bool = False
+    introspection_clients: tuple[str, ...] = ()
+    max_body_bytes: int = 65536
+    dpop_enabled: bool = True
+    dpop_nonce: str = "off"
     # -- resource server --------------------------------------------------------------------
     resource: tuple[str, ...] = ()
     jwks_uri: str | None = None
@@ -299,6 +398,7 @@ def parse_settings(settings: Mapping[str, object]) -> AttestoSettings:
     for name, spec in SETTINGS.items():
         key = PREFIX + name
         if key in settings:
+            # A dotted key (attesto.sqlalchemy.url) is the attribute sqlalchemy_url.
             values[name.replace(".", "_")] = spec.parse(key, settings[key])
         elif spec.required:
             raise ConfigurationError(f"missing required setting {key}")

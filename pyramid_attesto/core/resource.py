@@ -80,6 +80,8 @@ CredentialSource = Literal["header", "body", "extractor"]
 _B64TOKEN: Final = re.compile(r"\A[A-Za-z0-9\-._~+/]+=*\Z")
 _SCHEMES: Final[Mapping[str, Scheme]] = {"bearer": "Bearer", "dpop": "DPoP"}
 _THUMBPRINT: Final = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")  # base64url of 32 bytes
+# The well-formed case in one match (the hot path); anything else takes the slow path below.
+_WELL_FORMED: Final = re.compile(r"\A(?:(Bearer)|(DPoP)) ([A-Za-z0-9\-._~+/]{1,16384}=*)\Z")
 MAX_CREDENTIAL_LENGTH: Final = 16384
 
 
@@ -108,6 +110,9 @@ def parse_authorization(value: str) -> Credential | None:
     >>> parse_authorization("Basic dXNlcjpwdw==") is None
     True
     """
+    match = _WELL_FORMED.match(value)
+    if match is not None:
+        return Credential("Bearer" if match.group(1) else "DPoP", match.group(3))
     value = value.strip(" \t")
     scheme_text, _, rest = value.partition(" ")
     scheme = _SCHEMES.get(scheme_text.lower())
@@ -131,14 +136,17 @@ class ResourceRequest:
     """What the resource server needs from an HTTP request.
 
     ``url`` is the canonical URL (DESIGN.md rule 1), ``dpop`` the values of every ``DPoP``
-    header field, ``certificate`` the client certificate a trusted source presented.
+    header field, ``certificate`` the client certificate a trusted source presented. ``url``
+    and ``certificate`` may be zero-argument callables, called only when needed (the URL for
+    a DPoP proof, the certificate for a certificate-bound token), so a plain Bearer request
+    pays for neither.
     """
 
     method: str
-    url: str
+    url: str | Callable[[], str]
     credential: Credential
     dpop: Sequence[str] = ()
-    certificate: ClientCertificate | None = None
+    certificate: ClientCertificate | Callable[[], ClientCertificate | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,10 +275,11 @@ class ResourceVerifier:
                     "a DPoP-bound token must be sent with the DPoP scheme",
                     reason="dpop_bound_as_bearer",
                 )
+            url = request.url
             proof = self.dpop.verify(
                 single_dpop_header(request.dpop),
                 htm=request.method,
-                htu=request.url,
+                htu=url() if callable(url) else url,
                 access_token=credential.token,
                 nonces=policy.nonces,
             )
@@ -279,7 +288,8 @@ class ResourceVerifier:
         else:
             if scheme == "DPoP":
                 raise InvalidToken("the access token is not DPoP-bound", reason="not_dpop_bound")
-            check_binding(token.cnf, request.certificate)
+            certificate = request.certificate
+            check_binding(token.cnf, certificate() if callable(certificate) else certificate)
         if policy.revocation is not None and policy.revocation.is_revoked(token.jti):
             raise InvalidToken("the access token has been revoked", reason="revoked")
         if proof is not None:

@@ -37,6 +37,7 @@ from pyramid_attesto.core.clock import FrozenClock
 NOW = 1_700_000_000
 ISSUER = "https://as.example"
 RESOURCE = "https://api.example/api"
+URL_REPORTS = "https://api.example/api/reports"
 METADATA_URL = "https://api.example/.well-known/oauth-protected-resource/api"
 SCOPES = ("read:reports", "write:reports", "profile")
 

@@ -420,3 +420,19 @@ def test_rsa_proofs_are_accepted_rfc9449_4_2(app: TestApp, issuer: Issuer) -> No
         {"jti": "r1", "htm": "GET", "htu": URL, "iat": NOW, "ath": ath(token)},
     )
     app.get("/api/reports", headers=dpop_headers(token, proof), status=200)
+
+
+def replay_store_factory(clock: Any) -> MemoryReplayStore:
+    return MemoryReplayStore(clock)
+
+
+def test_the_replay_store_can_be_named_by_a_dotted_factory(
+    tmp_path: Path, issuer: Issuer, client: DPoPKey
+) -> None:
+    app = make_app(tmp_path, issuer, {"attesto.replay_store": f"{__name__}:replay_store_factory"})
+    token = bound_token(issuer, client)
+    proof = client.proof("GET", URL, token=token)
+    app.get("/api/reports", headers=dpop_headers(token, proof), status=200)
+    refused_proof(app, token, proof, "invalid_dpop_proof")
+    with pytest.raises(Exception, match="replay_store"):
+        make_app(tmp_path, issuer, {"attesto.replay_store": f"{__name__}:URL"})

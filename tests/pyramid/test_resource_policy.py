@@ -27,7 +27,12 @@ from resource_support import (
 from webtest import TestApp
 
 from pyramid_attesto.core.errors import ConfigurationError
-from pyramid_attesto.policy import AttestoSecurityPolicy, AuthDenied, AuthSucceeded
+from pyramid_attesto.policy import (
+    AttestoSecurityPolicy,
+    AuthDenied,
+    AuthSucceeded,
+    CookieTokenExtractor,
+)
 
 
 @pytest.fixture
@@ -219,6 +224,9 @@ def extract_cookie(request: Any) -> tuple[str, str] | None:
     return ("Bearer", token) if token else None
 
 
+cookie_extractor = CookieTokenExtractor("at", ["https://app.example"])
+
+
 def test_the_token_is_verified_once_per_request_and_events_carry_no_token(
     tmp_path: Path, issuer: Issuer
 ) -> None:
@@ -255,6 +263,9 @@ def test_the_token_is_verified_once_per_request_and_events_carry_no_token(
         (AuthDenied, "no_credentials", None),
     ]
     assert events[2].subject == "user-1"
+    events.clear()
+    app.get(f"/api/twice?access_token={token}", status=400)
+    assert [(e.reason, e.error) for e in events] == [("query_token", "invalid_request")]
     for event in events:
         assert token not in repr(event)
 
@@ -301,6 +312,27 @@ def test_a_host_extractor_finds_a_token_elsewhere(tmp_path: Path, issuer: Issuer
     assert_refused(app.get("/api/reports", status=401), 401, "invalid_token")
     # The Authorization header wins over the extractor.
     app.get("/api/reports", headers=bearer(issuer.token()), status=200)
+
+
+def test_a_cookie_token_on_an_unsafe_method_needs_an_allowed_origin_d17(
+    tmp_path: Path, issuer: Issuer
+) -> None:
+    app = make_app(tmp_path, issuer, {"attesto.token_extractor": f"{__name__}:cookie_extractor"})
+    app.set_cookie("at", issuer.token())
+    app.get("/api/reports", status=200)
+    app.post("/api/reports", headers={"Origin": "https://app.example"}, status=200)
+    # A cross-site POST carries the cookie too: it is not a credential then.
+    response = app.post("/api/reports", headers={"Origin": "https://evil.example"}, status=401)
+    assert_refused(response, 401, None)
+    assert_refused(app.post("/api/reports", status=401), 401, None)
+
+
+def test_a_malformed_dpop_authorization_is_answered_in_the_dpop_scheme_rfc9449_7_1(
+    tmp_path: Path, issuer: Issuer
+) -> None:
+    app = make_app(tmp_path, issuer)
+    response = app.get("/api/reports", headers={"Authorization": "DPoP a b"}, status=400)
+    assert_refused(response, 400, "invalid_request", scheme="DPoP")
 
 
 # -- RFC 9470 step-up ---------------------------------------------------------------------
@@ -574,3 +606,24 @@ def test_a_permission_no_token_can_hold_is_never_offered_as_a_scope_rfc6750_3(
     response = app.get("/api/odd", headers=bearer(issuer.token()), status=403)
     found = assert_refused(response, 403, "insufficient_scope")
     assert "scope" not in found
+
+
+def test_the_authorization_server_settings_accept_the_resource_keys() -> None:
+    from pyramid_attesto.settings import parse_settings
+
+    parsed = parse_settings(
+        {
+            "attesto.issuer": ISSUER,
+            "attesto.keystore": "keys.jwks",
+            "attesto.resource": RESOURCE,
+            "attesto.dpop.required": "true",
+            "attesto.dpop.max_age": "30",
+            "attesto.access_token_leeway": "0",
+        }
+    )
+    assert (parsed.resource, parsed.dpop_required, parsed.dpop_max_age) == ((RESOURCE,), True, 30)
+    assert parsed.access_token_leeway == 0
+    with pytest.raises(ConfigurationError, match=r"attesto\.access_token_leeway"):
+        parse_settings(
+            {"attesto.issuer": ISSUER, "attesto.keystore": "k", "attesto.access_token_leeway": "-1"}
+        )

@@ -1,0 +1,149 @@
+"""Resolution of the host policy objects (DESIGN.md "Host policy", rule 10).
+
+Each object is named by a dotted name in settings or handed to a directive; the directive
+wins. A dotted name may point at an instance, a module of functions, a class (instantiated
+without arguments) or a zero-argument factory. The object must have every method of its
+Protocol; anything missing raises :class:`~pyramid_attesto.core.errors.ConfigurationError`
+naming the setting, at startup.
+
+=================================  ============================================  ==========
+setting / directive                Protocol                                      required
+=================================  ============================================  ==========
+``attesto.client_store``           :class:`~pyramid_attesto.core.clients.         by the
+``set_attesto_client_store``       ClientStore`                                  token
+                                                                                 endpoint
+``attesto.principal_store``        :class:`~pyramid_attesto.core.host.            no
+``set_attesto_principal_store``    PrincipalStore`
+``attesto.scope_policy``           :class:`~pyramid_attesto.core.host.            no (the
+``set_attesto_scope_policy``       ScopePolicy`                                  catalog)
+``attesto.consent_policy``         :class:`~pyramid_attesto.core.host.            no
+``set_attesto_consent_policy``     ConsentPolicy`
+``attesto.claims_provider``        :class:`~pyramid_attesto.core.host.            no
+``set_attesto_claims_provider``    ClaimsProvider`
+``attesto.event_sink``             :class:`~pyramid_attesto.core.host.EventSink`  no
+``set_attesto_event_sink``
+=================================  ============================================  ==========
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.path import DottedNameResolver
+
+from .core.clients import ClientStore
+from .core.errors import ConfigurationError
+from .core.host import (
+    CatalogScopePolicy,
+    ClaimsProvider,
+    ConsentPolicy,
+    Event,
+    EventSink,
+    NullEventSink,
+    PrincipalStore,
+    ScopePolicy,
+)
+from .core.scopes import ScopeCatalog
+
+__all__ = ["HOST_OBJECTS", "HostPolicy", "emit", "resolve_host_policy"]
+
+logger = logging.getLogger(__name__)
+
+HOST_OBJECTS: Mapping[str, type] = {
+    "client_store": ClientStore,
+    "principal_store": PrincipalStore,
+    "scope_policy": ScopePolicy,
+    "consent_policy": ConsentPolicy,
+    "claims_provider": ClaimsProvider,
+    "event_sink": EventSink,
+}
+"""Each host object's name (``attesto.<name>``, ``set_attesto_<name>``) and Protocol."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostPolicy:
+    """The resolved host objects (``None``: not configured)."""
+
+    client_store: ClientStore | None
+    principal_store: PrincipalStore | None
+    scope_policy: ScopePolicy
+    consent_policy: ConsentPolicy | None
+    claims_provider: ClaimsProvider | None
+    event_sink: EventSink
+
+
+def _methods(protocol: type) -> list[str]:
+    return sorted(
+        name
+        for name, value in vars(protocol).items()
+        if not name.startswith("_") and callable(value)
+    )
+
+
+def _conforms(obj: object, methods: list[str]) -> bool:
+    return all(callable(getattr(obj, m, None)) for m in methods)
+
+
+def resolve_host_object(key: str, value: object, protocol: type, *, package: object) -> object:
+    """Resolve ``value`` (an object or a dotted name) and check it against ``protocol``."""
+    methods = _methods(protocol)
+    found = value
+    if isinstance(value, str):
+        try:
+            found = DottedNameResolver(package).resolve(value.strip())
+        except (ImportError, ValueError, AttributeError) as exc:
+            raise ConfigurationError(f"{key}: cannot resolve {value!r}: {exc}") from None
+    if inspect.isclass(found) or (
+        callable(found) and not inspect.ismodule(found) and not _conforms(found, methods)
+    ):
+        try:
+            found = found()
+        except TypeError as exc:
+            raise ConfigurationError(f"{key}: cannot instantiate {value!r}: {exc}") from None
+    missing = [m for m in methods if not callable(getattr(found, m, None))]
+    if missing:
+        raise ConfigurationError(
+            f"{key}: {value!r} does not implement {protocol.__name__} "
+            f"(missing {', '.join(missing)})"
+        )
+    return found
+
+
+def resolve_host_policy(
+    settings: Mapping[str, Any],
+    overrides: Mapping[str, object],
+    *,
+    scopes_supported: tuple[str, ...],
+    package: object = None,
+) -> HostPolicy:
+    """Resolve every host object: the directive's value wins over ``attesto.<name>``."""
+    found: dict[str, Any] = {}
+    for name, protocol in HOST_OBJECTS.items():
+        key = f"attesto.{name}"
+        value = overrides.get(name, settings.get(key))
+        if value is None or value == "":
+            found[name] = None
+            continue
+        found[name] = resolve_host_object(key, value, protocol, package=package)
+    if found["scope_policy"] is None:
+        found["scope_policy"] = CatalogScopePolicy(ScopeCatalog.of(scopes_supported))
+    if found["event_sink"] is None:
+        found["event_sink"] = NullEventSink()
+    return HostPolicy(**found)
+
+
+def emit(registry: Any, host: HostPolicy, event: Event) -> None:
+    """Hand ``event`` to the host's sink and to Pyramid subscribers; a failing sink or
+    subscriber is logged, never turned into a protocol error."""
+    try:
+        host.event_sink.on_event(event)
+    except Exception:
+        logger.exception("pyramid_attesto: the event sink failed on %s", event.name)
+    try:
+        registry.notify(event)
+    except Exception:
+        logger.exception("pyramid_attesto: a subscriber failed on %s", event.name)

@@ -1,0 +1,507 @@
+"""The authorization server of one Pyramid application: which endpoints are mounted, at which
+URLs, and the discovery documents that advertise exactly those (DESIGN.md rule 6).
+
+Built once by the deferred action of ``includeme`` from the parsed settings and the
+keystore, and kept in the registry (:func:`get_server`).
+
+Endpoint URLs are the issuer's origin (scheme, host and port) followed by the route prefix
+and the endpoint's path: ``https://id.example`` with the default prefix serves its token
+endpoint at ``https://id.example/oauth/token``. The application is expected at the root of
+that origin (a reverse proxy may forward to it; the canonical URL comes from the issuer,
+never from the ``Host`` header, DESIGN.md rule 1).
+
+Discovery (RFC 8414 §3, OpenID Connect Discovery 1.0 §4, DESIGN.md D3) is served at the
+root whatever the route prefix:
+
+- ``/.well-known/oauth-authorization-server`` followed by the issuer's path (RFC 8414 §3.1,
+  path-inserted);
+- when ``openid`` is in ``attesto.scopes_supported``: ``{issuer path}/.well-known/
+  openid-configuration`` (appended, OIDC Discovery §4.1) and its path-inserted form, which
+  MCP clients try as well.
+
+Each answers ``200`` directly (clients do not follow redirects for metadata); any other
+path under those names is a ``404``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from zope.interface import Interface
+
+from .challenges import ChallengeOptions
+from .core.authorization import AuthorizationPolicy, AuthorizationRequestValidator
+from .core.authorize import AuthorizationService
+from .core.client_auth import ClientAuthPolicy
+from .core.clients import AUTH_METHODS, MTLS_METHODS, AuthMethod, ClientStore
+from .core.clock import Clock
+from .core.dpop import DEFAULT_ALGORITHMS, DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
+from .core.errors import ConfigurationError
+from .core.grants import GRANT_TYPES, TokenPolicy, TokenService
+from .core.host import ClaimsProvider, ConsentPolicy, Event
+from .core.idtoken import IDTokenMinter
+from .core.introspection import IntrospectionJWTEncoder
+from .core.keys import Keystore
+from .core.metadata import (
+    AuthorizationServerConfig,
+    AuthorizationServerMetadata,
+    OpenIDProviderMetadata,
+    authorization_server_metadata,
+    authorization_server_metadata_url,
+    openid_configuration,
+    openid_configuration_path_inserted_url,
+    openid_configuration_url,
+)
+from .core.mtls import match_client_certificate
+from .core.revocation import TokenAdministration
+from .core.scopes import ScopeCatalog
+from .core.tokens import AccessTokenMinter, AccessTokenVerifier
+from .hostpolicy import HostPolicy
+from .request import RequestAdapter
+from .settings import AttestoSettings
+from .storefactory import StoreFactory
+
+__all__ = [
+    "CLIENT_ENDPOINTS",
+    "ENDPOINTS",
+    "AuthorizationServer",
+    "AuthorizeEndpoint",
+    "Endpoint",
+    "IAuthorizationServer",
+    "MetadataKind",
+    "TokenEndpoint",
+    "UserInfoEndpoint",
+    "build_server",
+    "get_server",
+]
+
+MetadataKind = Literal["oauth", "openid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One protocol endpoint: route ``attesto.<name>`` at ``{prefix}{path}``."""
+
+    name: str
+    path: str
+    member: str
+    """Its RFC 8414 metadata member (``token_endpoint``)."""
+    view: str
+    """The dotted name of its view callable."""
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "authorize",
+        "/authorize",
+        "authorization_endpoint",
+        "pyramid_attesto.views.authorize.authorize_view",
+    ),
+    Endpoint(
+        "par",
+        "/par",
+        "pushed_authorization_request_endpoint",
+        "pyramid_attesto.views.authorize.par_view",
+    ),
+    Endpoint("token", "/token", "token_endpoint", "pyramid_attesto.views.token.token_view"),
+    Endpoint(
+        "revocation",
+        "/revoke",
+        "revocation_endpoint",
+        "pyramid_attesto.views.token.revocation_view",
+    ),
+    Endpoint(
+        "userinfo",
+        "/userinfo",
+        "userinfo_endpoint",
+        "pyramid_attesto.views.userinfo.userinfo_view",
+    ),
+    Endpoint(
+        "introspection",
+        "/introspect",
+        "introspection_endpoint",
+        "pyramid_attesto.views.token.introspection_view",
+    ),
+)
+"""The endpoints this version mounts. Each is enabled (served and advertised) only when what
+it needs is configured: the client endpoints need ``attesto.client_store``."""
+
+CLIENT_ENDPOINTS = frozenset({"token", "revocation", "introspection", "par", "authorize"})
+"""Endpoints that authenticate or load clients (enabled with ``attesto.client_store``)."""
+CONSENT_ENDPOINTS = frozenset({"authorize", "par"})
+"""Endpoints that also need ``attesto.consent_policy`` (someone must log the user in)."""
+
+
+class IAuthorizationServer(Interface):  # type: ignore[misc]
+    """Registry key of the :class:`AuthorizationServer`."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEndpoint:
+    """What the token endpoint (and the other client endpoints) run with."""
+
+    client_store: ClientStore
+    client_auth: ClientAuthPolicy
+    service: TokenService
+    dpop: DPoPVerifier | None
+    nonces: NonceSource | None
+    admin: TokenAdministration
+    """Revocation (RFC 7009) and introspection (RFC 7662)."""
+    introspection_jwt: IntrospectionJWTEncoder
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeEndpoint:
+    """What the authorization and PAR endpoints run with."""
+
+    service: AuthorizationService
+    consent: ConsentPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfoEndpoint:
+    """What the UserInfo endpoint runs with."""
+
+    tokens: AccessTokenVerifier
+    dpop: DPoPVerifier
+    claims: ClaimsProvider
+    challenge: ChallengeOptions
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationServer:
+    """The mounted authorization server: endpoint URLs and discovery documents."""
+
+    issuer: str
+    route_prefix: str
+    endpoint_urls: Mapping[str, str]
+    """The URL of every enabled endpoint, by name."""
+    metadata: AuthorizationServerMetadata
+    openid_metadata: OpenIDProviderMetadata | None
+    metadata_paths: Mapping[str, MetadataKind]
+    """The request paths at which a discovery document is served, and which one."""
+    host: HostPolicy
+    stores: StoreFactory
+    """Builds a request's stores (``request.attesto_stores``)."""
+    settings: AttestoSettings
+    clock: Clock
+    adapter: RequestAdapter
+    """Scheme, canonical URL and client certificate of a request (rule 1, D14, D23)."""
+    emit: Callable[[Event], None]
+    """Hands an :class:`~pyramid_attesto.core.host.Event` to the sink and subscribers."""
+    token: TokenEndpoint | None = None
+    """``None`` when no client store is configured (the client endpoints answer 404)."""
+    authorize: AuthorizeEndpoint | None = None
+    """``None`` without a client store and a consent policy (authorize and PAR answer 404)."""
+    userinfo: UserInfoEndpoint | None = None
+    """``None`` without a claims provider and the ``openid`` scope."""
+
+    def enabled(self, name: str) -> bool:
+        return name in self.endpoint_urls
+
+    def document(self, path: str) -> AuthorizationServerMetadata | None:
+        """The discovery document served at ``path`` (``None``: not one of ours)."""
+        kind = self.metadata_paths.get(path)
+        if kind == "oauth":
+            return self.metadata
+        if kind == "openid":
+            return self.openid_metadata
+        return None
+
+
+def get_server(registry: Any) -> AuthorizationServer:
+    """The :class:`AuthorizationServer` of ``registry``."""
+    server = registry.queryUtility(IAuthorizationServer)
+    if server is None:
+        raise ConfigurationError(
+            'pyramid_attesto is not configured: config.include("pyramid_attesto")'
+        )
+    assert isinstance(server, AuthorizationServer)
+    return server
+
+
+def _origin(issuer: str) -> str:
+    parts = urlsplit(issuer)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def _enabled(
+    endpoints: Sequence[Endpoint], host: HostPolicy, settings: AttestoSettings
+) -> list[Endpoint]:
+    def on(endpoint: Endpoint) -> bool:
+        if endpoint.name == "userinfo":
+            return host.claims_provider is not None and "openid" in settings.scopes_supported
+        if endpoint.name in CLIENT_ENDPOINTS and host.client_store is None:
+            return False
+        return not (endpoint.name in CONSENT_ENDPOINTS and host.consent_policy is None)
+
+    return [e for e in endpoints if on(e)]
+
+
+def _authorize_endpoint(
+    settings: AttestoSettings,
+    host: HostPolicy,
+    clock: Clock,
+    authorize_url: str,
+    emit: Callable[[Event], None],
+) -> AuthorizeEndpoint:
+    assert host.client_store is not None
+    assert host.consent_policy is not None
+    resources = frozenset(settings.resources) | (
+        {settings.default_resource} if settings.default_resource else set()
+    )
+    policy = AuthorizationPolicy(
+        issuer=settings.issuer,
+        scopes=ScopeCatalog.of(settings.scopes_supported),
+        response_modes=frozenset({"query"}),
+        resources=resources,
+        require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
+    )
+    validator = AuthorizationRequestValidator(policy, clients=host.client_store, clock=clock)
+    service = AuthorizationService(
+        validator,
+        issuer=settings.issuer,
+        authorize_url=authorize_url,
+        code_ttl=settings.code_ttl,
+        pending_ttl=settings.par_ttl,
+        clock=clock,
+        emit=emit,
+        scope_policy=host.scope_policy,
+    )
+    return AuthorizeEndpoint(service=service, consent=host.consent_policy)
+
+
+def _grant_types(settings: AttestoSettings, endpoints: Sequence[Endpoint]) -> tuple[str, ...]:
+    names = {e.name for e in endpoints}
+    if settings.grant_types_supported is None:
+        codes = ("authorization_code", "refresh_token") if "authorize" in names else ()
+        return (*codes, "client_credentials")
+    unknown = sorted(set(settings.grant_types_supported) - set(GRANT_TYPES))
+    if unknown:
+        raise ConfigurationError(
+            f"attesto.grant_types_supported: {unknown[0]} is not served (one of "
+            f"{', '.join(GRANT_TYPES)})"
+        )
+    return tuple(settings.grant_types_supported)
+
+
+def _client_auth(settings: AttestoSettings) -> ClientAuthPolicy:
+    methods = set(settings.token_endpoint_auth_methods)
+    unknown = sorted(methods - AUTH_METHODS)
+    if unknown:
+        raise ConfigurationError(
+            f"attesto.token_endpoint_auth_methods: unknown method {unknown[0]}"
+        )
+    if methods & MTLS_METHODS and not settings.mtls_enabled:
+        # DESIGN.md D24: mTLS needs a certificate source.
+        raise ConfigurationError(
+            "attesto.token_endpoint_auth_methods: the mTLS methods need attesto.mtls.enabled"
+        )
+    try:
+        return ClientAuthPolicy(
+            methods=frozenset(cast("set[AuthMethod]", methods)),
+            certificate_matcher=match_client_certificate if methods & MTLS_METHODS else None,
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"attesto.token_endpoint_auth_methods: {exc}") from None
+
+
+def _dpop(
+    settings: AttestoSettings, clock: Clock
+) -> tuple[DPoPVerifier | None, NonceSource | None]:
+    if not settings.dpop_enabled:
+        return None, None
+    try:
+        verifier = DPoPVerifier(
+            clock=clock,
+            policy=DPoPPolicy(algorithms=settings.dpop_algorithms or DEFAULT_ALGORITHMS),
+        )
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"attesto.dpop.algorithms: {exc}") from None
+    if settings.dpop_nonce == "off":
+        return verifier, None
+    if not settings.dpop_nonce_secret:
+        return verifier, HMACNonces.generate(clock=clock)
+    try:
+        return verifier, HMACNonces(settings.dpop_nonce_secret, clock=clock)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"attesto.dpop.nonce_secret: {exc}") from None
+
+
+def _grace(settings: AttestoSettings) -> int:
+    # DESIGN.md D12, D24: the grace window returns the stored successor, kept encrypted.
+    if settings.refresh_grace_ttl and not settings.refresh_successor_secret:
+        raise ConfigurationError("attesto.refresh_grace_ttl needs attesto.refresh_successor_secret")
+    return settings.refresh_grace_ttl
+
+
+def _token_endpoint(
+    settings: AttestoSettings,
+    keystore: Keystore,
+    host: HostPolicy,
+    clock: Clock,
+    grant_types: tuple[str, ...],
+    emit: Callable[[Event], None],
+) -> TokenEndpoint | None:
+    if host.client_store is None:
+        return None
+    for resource in (*settings.resources, settings.default_resource):
+        if resource is not None and ("#" in resource or "://" not in resource):
+            raise ConfigurationError(f"attesto.resources: {resource!r} is not an absolute URI")
+    policy = TokenPolicy(
+        issuer=settings.issuer,
+        grant_types=frozenset(grant_types),
+        catalog=ScopeCatalog.of(settings.scopes_supported),
+        resources=frozenset(settings.resources),
+        default_resource=settings.default_resource,
+        access_token_ttl=settings.access_token_ttl,
+        refresh_token_ttl=settings.refresh_token_ttl,
+        refresh_family_ttl=settings.refresh_family_ttl,
+        refresh_grace=_grace(settings),
+    )
+    id_tokens = None
+    if "openid" in settings.scopes_supported:
+        id_tokens = IDTokenMinter(keystore, issuer=settings.issuer, clock=clock)
+    service = TokenService(
+        policy,
+        minter=AccessTokenMinter(
+            keystore, issuer=settings.issuer, clock=clock, lifetime=settings.access_token_ttl
+        ),
+        scope_policy=host.scope_policy,
+        clock=clock,
+        emit=emit,
+        principal_store=host.principal_store,
+        id_token_minter=id_tokens,
+        claims_provider=host.claims_provider,
+    )
+    verifier, nonces = _dpop(settings, clock)
+    introspectors = frozenset(settings.introspection_clients)
+    admin = TokenAdministration(
+        keystore,
+        issuer=settings.issuer,
+        audiences=policy.allowed_resources,
+        clock=clock,
+        emit=emit,
+        may_introspect=lambda caller, _response: caller.client_id in introspectors,
+    )
+    return TokenEndpoint(
+        admin=admin,
+        introspection_jwt=IntrospectionJWTEncoder(keystore, issuer=settings.issuer, clock=clock),
+        client_store=host.client_store,
+        client_auth=_client_auth(settings),
+        service=service,
+        dpop=verifier,
+        nonces=nonces,
+    )
+
+
+def build_server(
+    settings: AttestoSettings,
+    keystore: Keystore,
+    *,
+    route_prefix: str,
+    host: HostPolicy,
+    stores: StoreFactory,
+    clock: Clock,
+    emit: Callable[[Event], None] = lambda event: None,
+    endpoints: tuple[Endpoint, ...] = ENDPOINTS,
+) -> AuthorizationServer:
+    """Resolve what the mounted endpoints run with, their URLs and the discovery documents
+    that advertise exactly the enabled endpoints and the methods they enforce."""
+    enabled = _enabled(endpoints, host, settings)
+    grant_types = _grant_types(settings, enabled)
+    token = _token_endpoint(settings, keystore, host, clock, grant_types, emit)
+    origin = _origin(settings.issuer)
+    adapter = RequestAdapter(
+        default_url=origin,
+        public_url=settings.public_url,
+        trusted_proxies=settings.trusted_proxies,
+    )
+    base = settings.public_url.rstrip("/") if settings.public_url else origin
+    urls = {e.name: f"{base}{route_prefix}{e.path}" for e in enabled}
+    members: dict[str, Any] = {e.member: urls[e.name] for e in enabled}
+    auth: dict[str, Any] = {"grant_types_supported": ()}
+    if token is not None:
+        auth = {
+            "grant_types_supported": grant_types,
+            "token_endpoint_auth_methods_supported": tuple(
+                token.client_auth.token_endpoint_auth_methods_supported
+            ),
+            "token_endpoint_auth_signing_alg_values_supported": tuple(
+                token.client_auth.token_endpoint_auth_signing_alg_values_supported
+            ),
+        }
+        if token.dpop is not None:
+            auth["dpop_signing_alg_values_supported"] = token.dpop.policy.algorithms
+        if settings.mtls_enabled:
+            auth["tls_client_certificate_bound_access_tokens"] = True
+        auth["introspection_signing_alg_values_supported"] = (keystore.signer().alg,)
+    authorize = None
+    if "authorize" in urls:
+        authorize = _authorize_endpoint(settings, host, clock, urls["authorize"], emit)
+        auth["require_pushed_authorization_requests"] = (
+            settings.require_pushed_authorization_requests
+        )
+    userinfo = None
+    if "userinfo" in urls:
+        assert host.claims_provider is not None
+        dpop_verifier = (token.dpop if token is not None else None) or DPoPVerifier(clock=clock)
+        userinfo = UserInfoEndpoint(
+            tokens=AccessTokenVerifier(
+                keystore, issuer=settings.issuer, audience=settings.issuer, clock=clock
+            ),
+            dpop=dpop_verifier,
+            claims=host.claims_provider,
+            challenge=ChallengeOptions(dpop_algs=tuple(dpop_verifier.policy.algorithms)),
+        )
+    openid = "openid" in settings.scopes_supported
+    config = AuthorizationServerConfig(
+        issuer=settings.issuer,
+        jwks_uri=f"{origin}/.well-known/jwks.json",
+        scopes_supported=settings.scopes_supported,
+        response_modes_supported=("query",),
+        **auth,
+        **members,
+    )
+    metadata = authorization_server_metadata(config)
+    paths: dict[str, MetadataKind] = {
+        _path(authorization_server_metadata_url(settings.issuer)): "oauth"
+    }
+    openid_metadata: OpenIDProviderMetadata | None = None
+    if openid:
+        if "RS256" not in keystore.algorithms:
+            raise ConfigurationError(
+                "attesto.keystore: the openid scope needs an RS256 key for ID tokens "
+                "(OIDC Core §15.1)"
+            )
+        openid_metadata = openid_configuration(config)
+        for url in (
+            openid_configuration_url(settings.issuer),
+            openid_configuration_path_inserted_url(settings.issuer),
+        ):
+            paths.setdefault(_path(url), "openid")
+    return AuthorizationServer(
+        issuer=settings.issuer,
+        route_prefix=route_prefix,
+        endpoint_urls=MappingProxyType(urls),
+        metadata=metadata,
+        openid_metadata=openid_metadata,
+        metadata_paths=MappingProxyType(paths),
+        host=host,
+        stores=stores,
+        settings=settings,
+        clock=clock,
+        adapter=adapter,
+        emit=emit,
+        token=token,
+        authorize=authorize,
+        userinfo=userinfo,
+    )
