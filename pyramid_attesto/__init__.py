@@ -27,6 +27,10 @@ Adds the routes, each named ``attesto.<endpoint>``:
 
 Endpoint routes are mounted under ``attesto.route_prefix`` (``/oauth`` by default), or under
 the ``route_prefix`` given to ``config.include``.
+
+When ``attesto.resource`` is set, the application protects its own API too: the include also
+includes :mod:`pyramid_attesto.resource` (the security policy, the challenges and the
+protected-resource metadata), sharing this include's keystore and clock.
 """
 
 from __future__ import annotations
@@ -206,3 +210,7 @@ def includeme(config: Any) -> None:
     config.action(("attesto", "setup"), setup, order=_ORDER)
     _wellknown_routes(config)
     _endpoint_routes(config, prefix)
+    if "attesto.resource" in config.get_settings():
+        # The app is its own resource server too: install the security policy (the card's
+        # one include). Including pyramid_attesto.resource again is harmless.
+        config.include("pyramid_attesto.resource")

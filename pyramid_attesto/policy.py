@@ -39,7 +39,6 @@ from pyramid.security import Allowed
 from .challenges import AttestoDenied, ChallengeOptions, Scheme
 from .core.clock import Clock
 from .core.errors import InsufficientScope, InvalidRequest, OAuthError
-from .core.mtls import ClientCertificate
 from .core.resource import (
     Credential,
     Refusal,
@@ -263,19 +262,13 @@ class ResourceServer:
         dpop = environ.get("HTTP_DPOP")
         adapter = self.adapter
 
-        def certificate() -> ClientCertificate | None:
-            try:
-                return adapter.client_certificate(environ)
-            except InvalidRequest:
-                return None  # unparseable: as if absent (the bound token then fails)
-
         result = self.verifier.verify(
             ResourceRequest(
                 method=request.method,
                 url=lambda: adapter.canonical_url(environ),
                 credential=credential,
                 dpop=(dpop,) if dpop is not None else (),
-                certificate=certificate,
+                certificate=lambda: adapter.presented_certificate(environ),
             )
         )
         if isinstance(result, Refusal):

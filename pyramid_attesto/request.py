@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from .core.errors import ConfigurationError
+from .core.errors import ConfigurationError, InvalidRequest
 from .core.mtls import ClientCertificate, ssl_client_verify_succeeded
 
 __all__ = [
@@ -238,6 +238,14 @@ class RequestAdapter:
     def client_certificate(self, environ: Environ) -> ClientCertificate | None:
         """The client certificate of this request, if any trustworthy source presents one."""
         return self._certificates(environ, trusted=self.peer_is_trusted(environ))
+
+    def presented_certificate(self, environ: Environ) -> ClientCertificate | None:
+        """:meth:`client_certificate`, with an unparseable certificate taken as absent: the
+        check that needs one (a bound token, ``tls_client_auth``) then fails on its own."""
+        try:
+            return self.client_certificate(environ)
+        except InvalidRequest:
+            return None
 
 
 def request_path(environ: Environ) -> str:

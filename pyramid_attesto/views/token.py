@@ -41,17 +41,7 @@ def client_certificate(request: Any, server: AuthorizationServer) -> ClientCerti
     without a certificate, or with one that does not parse)."""
     if not server.settings.mtls_enabled:
         return None
-    presented = server.adapter.client_certificate(request.environ)
-    if presented is None:
-        return None
-    try:
-        return ClientCertificate.from_der(
-            presented.der,
-            chain_validated=presented.chain_validated,
-            validated_by=presented.source if presented.chain_validated else None,
-        )
-    except OAuthError:
-        return None
+    return server.adapter.presented_certificate(request.environ)
 
 
 def authenticate(

@@ -59,14 +59,13 @@ def userinfo_view(request: Any) -> Response:
         clock=server.clock,
     )
     dpop = request.headers.get("DPoP")
-    certificate = server.adapter.client_certificate(request.environ)
     result = verifier.verify(
         ResourceRequest(
             method=request.method,
             url=server.endpoint_urls["userinfo"],
             credential=credential,
             dpop=[dpop] if dpop is not None else [],
-            certificate=certificate.der if certificate is not None else None,
+            certificate=lambda: server.adapter.presented_certificate(request.environ),
         )
     )
     if isinstance(result, Refusal):

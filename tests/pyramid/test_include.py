@@ -67,3 +67,33 @@ def test_startup_fails_naming_the_setting() -> None:
             _app(settings)
         assert isinstance(info.value.etype, type)
         assert issubclass(info.value.etype, ConfigurationError)
+
+
+def test_one_include_protects_the_app_when_attesto_resource_is_set(tmp_path: Path) -> None:
+    # RFC 6750 §3.1: a request without a token gets a challenge without ``error``.
+    settings = {
+        "attesto.issuer": ISSUER,
+        "attesto.keystore": str(_key_file(tmp_path)),
+        "attesto.resource": "https://api.example/",
+        "attesto.scopes_supported": "read:reports",
+    }
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_attesto")
+        config.add_route("api", "/api/reports")
+        config.add_view(lambda r: {}, route_name="api", renderer="json", permission="read:reports")
+    app = TestApp(config.make_wsgi_app(), extra_environ={"wsgi.url_scheme": "https"})
+    res = app.get("/api/reports", status=401)
+    challenge = res.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert "error=" not in challenge
+    assert 'scope="read:reports"' in challenge
+    app.get("/.well-known/oauth-protected-resource", status=200)
+
+
+def test_without_attesto_resource_no_security_policy_is_installed(tmp_path: Path) -> None:
+    from pyramid.interfaces import ISecurityPolicy
+
+    settings = {"attesto.issuer": ISSUER, "attesto.keystore": str(_key_file(tmp_path))}
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_attesto")
+    assert config.registry.queryUtility(ISecurityPolicy) is None

@@ -572,8 +572,8 @@ def test_with_the_authorization_server_include_the_keystore_and_clock_are_shared
         "attesto.scopes_supported": "read:reports",
     }
     with Configurator(settings=settings) as config:
-        config.include("pyramid_attesto")
-        config.include("pyramid_attesto.resource")
+        config.include("pyramid_attesto")  # includes pyramid_attesto.resource: resource is set
+        config.include("pyramid_attesto.resource")  # harmless when said again
         config.set_attesto_keystore(keystore)
         config.set_attesto_clock(clock)
         config.add_route("api", "/api/reports")
