@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     from .asserts import Challenge, assert_challenge, assert_oauth_error, parse_challenges
     from .client import AttestoClient, Credential
     from .dpop import BROKEN_PROOF_ERRORS, BROKEN_PROOFS, BrokenProof, DPoPKey, ProofFactory
+    from .flows import (
+        AuthorizationServerFlow,
+        RegisteredClient,
+        TestClients,
+        TestConsent,
+        TokenResponse,
+    )
     from .keys import TestKeystore
     from .tokens import TokenFactory
 
@@ -30,13 +37,18 @@ __all__ = [
     "BROKEN_PROOF_ERRORS",
     "AttestoClient",
     "AttestoOptions",
+    "AuthorizationServerFlow",
     "BrokenProof",
     "Challenge",
     "Credential",
     "DPoPKey",
     "ProofFactory",
+    "RegisteredClient",
+    "TestClients",
+    "TestConsent",
     "TestKeystore",
     "TokenFactory",
+    "TokenResponse",
     "assert_challenge",
     "assert_oauth_error",
     "parse_challenges",
@@ -56,6 +68,11 @@ _HOMES = {
     "DPoPKey": ".dpop",
     "ProofFactory": ".dpop",
     "TestKeystore": ".keys",
+    "AuthorizationServerFlow": ".flows",
+    "RegisteredClient": ".flows",
+    "TestClients": ".flows",
+    "TestConsent": ".flows",
+    "TokenResponse": ".flows",
     "TokenFactory": ".tokens",
 }
 

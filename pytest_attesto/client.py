@@ -171,27 +171,34 @@ class AttestoClient:
         return f"{parts.scheme}://{parts.netloc}".lower()
 
     def auth_headers(
-        self, method: str, url: str, *, broken: BrokenProof | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        broken: BrokenProof | None = None,
+        dpop_key: DPoPKey | None = None,
     ) -> dict[str, str]:
-        """The ``Authorization`` and ``DPoP`` headers for one request."""
+        """The ``Authorization`` and ``DPoP`` headers for one request; with ``dpop_key``, only
+        a proof of that key (no ``ath``), as at the token endpoint (RFC 9449 §5)."""
         credential = self.credential
-        if credential is None:
+        key = dpop_key
+        headers: dict[str, str] = {}
+        if dpop_key is None and credential is not None:
+            headers["Authorization"] = f"{credential.scheme} {credential.token}"
+            key = credential.key
+        if key is None:
             if broken is not None:
                 raise ValueError("a broken DPoP proof needs a DPoP client (as_subject(dpop=True))")
-            return {}
-        headers = {"Authorization": f"{credential.scheme} {credential.token}"}
-        if credential.key is not None:
-            absolute = self.proofs.url(url)
-            headers["DPoP"] = self.proofs(
-                method,
-                absolute,
-                access_token=credential.token,
-                key=credential.key,
-                nonce=self._nonces.get(self._origin(absolute)),
-                broken=broken,
-            )
-        elif broken is not None:
-            raise ValueError("a broken DPoP proof needs a DPoP client (as_subject(dpop=True))")
+            return headers
+        absolute = self.proofs.url(url)
+        headers["DPoP"] = self.proofs(
+            method,
+            absolute,
+            access_token=credential.token if dpop_key is None and credential else None,
+            key=key,
+            nonce=self._nonces.get(self._origin(absolute)),
+            broken=broken,
+        )
         return headers
 
     def _remember_nonce(self, url: str, response: Any) -> None:
@@ -207,15 +214,18 @@ class AttestoClient:
         json: bool = False,
         headers: dict[str, str] | None = None,
         broken: BrokenProof | None = None,
+        dpop_key: DPoPKey | None = None,
         status: int | str | None = None,
         expect_errors: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Send ``method`` to ``url`` (a path, or an absolute URL of the app).
 
-        ``json=True`` uses WebTest's ``*_json`` form (``params`` is JSON-encoded). Other
-        keywords are WebTest's. Returns the WebTest response; as with WebTest, a status
-        outside 2xx/3xx raises unless ``status`` or ``expect_errors`` says it is expected.
+        ``json=True`` uses WebTest's ``*_json`` form (``params`` is JSON-encoded).
+        ``dpop_key`` sends a proof of that key and no access token (a token request), beside
+        whatever ``Authorization`` header ``headers`` has. Other keywords are WebTest's.
+        Returns the WebTest response; as with WebTest, a status outside 2xx/3xx raises unless
+        ``status`` or ``expect_errors`` says it is expected.
         """
         method = method.upper()
         verb = method.lower() + ("_json" if json else "")
@@ -223,15 +233,20 @@ class AttestoClient:
         if send is None:
             raise ValueError(f"WebTest has no {verb}() to send {method}")
         given = dict(headers or {})
-        explicit = any(name.lower() in ("authorization", "dpop") for name in given)
+        names = {name.lower() for name in given}
+        ours = "dpop" not in names and (dpop_key is not None or "authorization" not in names)
         path = url.split("#", 1)[0]
         for attempt in (1, 2):
             sent = dict(given)
-            if not explicit:
-                sent.update(self.auth_headers(method, path.split("?", 1)[0], broken=broken))
+            if ours:
+                sent.update(
+                    self.auth_headers(
+                        method, path.split("?", 1)[0], broken=broken, dpop_key=dpop_key
+                    )
+                )
             response = send(url, headers=sent, status="*", expect_errors=True, **kwargs)
             self._remember_nonce(path, response)
-            if attempt == 1 and self._retry_for_nonce(response, explicit=explicit, broken=broken):
+            if attempt == 1 and ours and "DPoP" in sent and self._nonce_asked(response, broken):
                 continue
             break
         if not expect_errors:
@@ -240,14 +255,9 @@ class AttestoClient:
             self.testapp._check_errors(response)
         return response
 
-    def _retry_for_nonce(
-        self, response: Any, *, explicit: bool, broken: BrokenProof | None
-    ) -> bool:
-        if explicit or broken is not None:
-            return False
-        if self.credential is None or self.credential.key is None:
-            return False
-        if not response.headers.get("DPoP-Nonce"):
+    @staticmethod
+    def _nonce_asked(response: Any, broken: BrokenProof | None) -> bool:
+        if broken is not None or not response.headers.get("DPoP-Nonce"):
             return False
         error = oauth_error(response)
         return error is not None and error.get("error") == "use_dpop_nonce"

@@ -23,17 +23,23 @@ if TYPE_CHECKING:
     from ._options import AttestoOptions
     from .client import AttestoClient
     from .dpop import DPoPKey, ProofFactory
+    from .flows import AuthorizationServerFlow, TestClients, TestConsent
     from .keys import TestKeystore
     from .tokens import TokenFactory
 
 __all__ = [
     "attesto_app",
     "attesto_client",
+    "attesto_clients",
     "attesto_clock",
     "attesto_configure",
+    "attesto_consent",
+    "attesto_flow",
     "attesto_keystore",
     "attesto_options",
+    "attesto_session_clients",
     "attesto_session_clock",
+    "attesto_session_consent",
     "attesto_settings",
     "attesto_token",
     "dpop_key",
@@ -187,4 +193,63 @@ def attesto_client(
 
     return AttestoClient(
         make_testapp(attesto_app, attesto_options), tokens=attesto_token, proofs=dpop_proof
+    )
+
+
+@pytest.fixture(scope="session")
+def attesto_session_clients() -> TestClients:
+    """The one test client store of the session, for a session-scoped app; ``attesto_clients``
+    empties it for every test."""
+    from .flows import TestClients
+
+    return TestClients()
+
+
+@pytest.fixture
+def attesto_clients(
+    attesto_session_clients: TestClients, attesto_options: AttestoOptions
+) -> TestClients:
+    """An in-memory client store for the app's authorization server, empty at the start of
+    every test: ``config.set_attesto_client_store(attesto_clients)``; ``register(...)`` adds
+    clients (their scope defaults to ``attesto.scopes_supported``)."""
+    scopes = attesto_options.settings.get("attesto.scopes_supported")
+    default = " ".join(scopes.split() if isinstance(scopes, str) else scopes) if scopes else None
+    attesto_session_clients.reset(default_scope=default)
+    return attesto_session_clients
+
+
+@pytest.fixture(scope="session")
+def attesto_session_consent(attesto_session_clock: FrozenClock) -> TestConsent:
+    """The one test consent policy of the session, for a session-scoped app; ``attesto_consent``
+    resets it for every test."""
+    from .flows import TestConsent
+
+    return TestConsent(attesto_session_clock)
+
+
+@pytest.fixture
+def attesto_consent(
+    attesto_session_consent: TestConsent, attesto_clock: FrozenClock
+) -> TestConsent:
+    """An auto-consenting consent policy (nobody logged in, consent granted, at the start of
+    every test): ``config.set_attesto_consent_policy(attesto_consent)``; the flows log their
+    user in with it."""
+    attesto_session_consent.reset()
+    return attesto_session_consent
+
+
+@pytest.fixture
+def attesto_flow(
+    attesto_client: AttestoClient,
+    attesto_clients: TestClients,
+    attesto_consent: TestConsent,
+    attesto_options: AttestoOptions,
+) -> AuthorizationServerFlow:
+    """OAuth flows through the app's authorization server: ``register_client``,
+    ``tokens(client, "alice", scopes=..., dpop=True)``, ``authorize``, ``exchange``,
+    ``refresh``, ``client_credentials``, ``client_for(tokens)``."""
+    from .flows import AuthorizationServerFlow
+
+    return AuthorizationServerFlow(
+        attesto_client, attesto_clients, attesto_consent, attesto_options
     )

@@ -49,3 +49,15 @@ def write_host_project(pytester: pytest.Pytester, *, tests: bool = True) -> None
     )
     if tests:
         pytester.makepyfile(test_reports_api=(HOST / "host_tests_api.py").read_text())
+
+
+def write_oauth_project(pytester: pytest.Pytester, *, cookiecutter: bool = False) -> None:
+    """The authorization-server host: function-scoped app, or (``cookiecutter``) built like
+    the Pyramid cookiecutter with each test in a doomed transaction."""
+    pytester.makeini((HOST / "host_pytest.ini").read_text())
+    prefix = "tm" if cookiecutter else "oauth"
+    pytester.makepyfile(
+        oauth_app=(HOST / "oauth_app.py").read_text(),
+        conftest=(HOST / f"{prefix}_conftest.py").read_text(),
+        **{f"test_{prefix}": (HOST / f"{prefix}_tests.py").read_text()},
+    )
