@@ -56,7 +56,9 @@ MISSING_APP = (
 )
 
 
-def options_for(item: pytest.Item | pytest.FixtureRequest, settings: dict[str, Any]) -> Any:
+def options_for(
+    item: pytest.Item | pytest.FixtureRequest, settings: dict[str, Any]
+) -> AttestoOptions:
     """The :class:`~pytest_attesto._options.AttestoOptions` of a test; a bad marker fails it."""
     from ._options import OptionsError, resolve_options
 
@@ -91,8 +93,7 @@ def attesto_options(
     ``attesto_options.settings`` is what the host's ``attesto_app`` should build its app
     from, so that a marker's ``settings={...}`` reaches the app.
     """
-    result: AttestoOptions = options_for(request, attesto_settings)
-    return result
+    return options_for(request, attesto_settings)
 
 
 @pytest.fixture(scope="session")
