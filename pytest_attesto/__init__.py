@@ -77,8 +77,10 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'pytest_attesto' has no attribute {name!r}")
-    return getattr(importlib.import_module(home, __name__), name)
+if not TYPE_CHECKING:  # mypy sees the imports above, so a misspelt name stays an error
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module 'pytest_attesto' has no attribute {name!r}")
+        return getattr(importlib.import_module(home, __name__), name)

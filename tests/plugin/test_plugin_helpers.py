@@ -353,3 +353,12 @@ def test_assert_challenge() -> None:
         assert_challenge(response, "Bearer", scope="write")
     with pytest.raises(AssertionError, match="expected status 403"):
         assert_challenge(response, "Bearer", status=403)
+
+
+def test_every_public_name_resolves() -> None:
+    import pytest_attesto
+
+    for name in pytest_attesto.__all__:
+        assert getattr(pytest_attesto, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        pytest_attesto.nope  # type: ignore[attr-defined]  # noqa: B018
