@@ -160,8 +160,13 @@ class AttestoClient:
 
     @property
     def dpop_nonce(self) -> str | None:
-        """The last ``DPoP-Nonce`` the app sent for the client's origin."""
-        return self._nonces.get(self._origin(self.proofs.url("/")))
+        """The last ``DPoP-Nonce`` the app sent for the test's ``base_url``."""
+        return self.nonce_for("/")
+
+    def nonce_for(self, url: str) -> str | None:
+        """The last ``DPoP-Nonce`` the app sent for the origin of ``url`` (a path: the
+        ``base_url``'s), as RFC 9449 §8.2 keeps one nonce per server."""
+        return self._nonces.get(self._origin(self.proofs.url(url)))
 
     # -- requests --------------------------------------------------------------------------
 

@@ -321,8 +321,9 @@ class AuthorizationServerFlow:
             self.consent.logout()
         else:
             self.consent.login(subject)
-        path = urlsplit(self.endpoint("authorization_endpoint")).path
-        return self.client.get(path, params=query, expect_errors=True)
+        return self.client.get(
+            self.endpoint("authorization_endpoint"), params=query, expect_errors=True
+        )
 
     def authorize(
         self,
@@ -386,9 +387,10 @@ class AuthorizationServerFlow:
             body.setdefault("client_id", client.client_id)
         else:
             headers["Authorization"] = _basic(client.client_id, client.secret)
-        path = urlsplit(self.endpoint("token_endpoint")).path
         kwargs.setdefault("expect_errors", "status" not in kwargs)
-        return self.client.post(path, body, headers=headers, dpop_key=key, **kwargs)
+        # The absolute URL: the proof's htu is the token endpoint's, wherever the API is.
+        url = self.endpoint("token_endpoint")
+        return self.client.post(url, body, headers=headers, dpop_key=key, **kwargs)
 
     def _tokens(self, response: Any, key: DPoPKey | None) -> TokenResponse:
         if response.status_int != 200:

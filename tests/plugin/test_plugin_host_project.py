@@ -16,4 +16,4 @@ def test_the_host_suite_passes_against_the_real_resource_server(
     result = pytester.runpytest("-q")
     assert result.ret == 0, result.stdout.str()
     outcomes = result.parseoutcomes()
-    assert outcomes == {"passed": 42}, result.stdout.str()
+    assert outcomes == {"passed": 43}, result.stdout.str()

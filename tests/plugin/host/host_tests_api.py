@@ -225,3 +225,8 @@ def test_the_marker_freezes_time(attesto_clock: Any, attesto_client: Any) -> Non
 def test_tokens_are_minted_at_the_frozen_time(attesto_token: Any) -> None:
     minted = attesto_token.mint("alice", lifetime=120)
     assert (minted.issued_at, minted.expires_at) == (1_900_000_000, 1_900_000_120)
+
+
+def test_flows_need_the_authorization_server(attesto_flow: Any) -> None:
+    with pytest.raises(AssertionError, match="does the app include pyramid_attesto"):
+        attesto_flow.metadata()

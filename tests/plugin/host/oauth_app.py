@@ -16,9 +16,10 @@ from sqlalchemy.orm import sessionmaker
 
 SETTINGS = {
     "attesto.issuer": "https://id.example.com",
-    "attesto.resource": "https://id.example.com/api",
-    "attesto.resources": "https://id.example.com/api",
-    "attesto.default_resource": "https://id.example.com/api",
+    # The API on another origin than the issuer: proofs name each server's own URL.
+    "attesto.resource": "https://api.example.com/api",
+    "attesto.resources": "https://api.example.com/api",
+    "attesto.default_resource": "https://api.example.com/api",
     "attesto.scopes_supported": "openid read:reports offline_access",
     "attesto.grant_types_supported": "authorization_code refresh_token client_credentials",
 }

@@ -38,7 +38,8 @@ def test_the_flow_follows_the_token_endpoint_nonce_rfc9449_8(attesto_flow: Any) 
     client = attesto_flow.register_client()
     tokens = attesto_flow.tokens(client, "alice", scopes=READ, dpop=True)
     assert tokens.token_type == "DPoP"
-    assert attesto_flow.client.dpop_nonce is not None
+    assert attesto_flow.client.nonce_for(attesto_flow.endpoint("token_endpoint"))
+    assert attesto_flow.client.dpop_nonce is None  # the API's origin asked for none
 
 
 def test_client_credentials_for_a_confidential_client_rfc6749_4_4(attesto_flow: Any) -> None:
