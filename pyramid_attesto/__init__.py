@@ -160,36 +160,32 @@ def _route_prefix(config: Any) -> str:
     return prefix
 
 
+def _exception_views(config: Any, route: str) -> None:
+    # DESIGN.md rule 3: a database failure aborts and answers a clean 503.
+    config.add_exception_view(
+        "pyramid_attesto.views._http.database_error_view",
+        context="sqlalchemy.exc.SQLAlchemyError",
+        route_name=route,
+    )
+    config.add_exception_view(
+        "pyramid_attesto.views._http.unexpected_error_view",
+        context=Exception,
+        route_name=route,
+    )
+
+
 def _endpoint_routes(config: Any, prefix: str) -> None:
     saved = config.route_prefix
     config.route_prefix = None  # the prefix is already in each pattern
     try:
-        for endpoint in ENDPOINTS:
-            route = f"attesto.{endpoint.name}"
-            config.add_route(route, prefix + endpoint.path)
-            config.add_view(
-                endpoint.view,
-                route_name=route,
-                permission=NO_PERMISSION_REQUIRED,
-                require_csrf=False,
-            )
-            # DESIGN.md rule 3: a database failure aborts and answers a clean 503.
-            config.add_exception_view(
-                "pyramid_attesto.views._http.database_error_view",
-                context="sqlalchemy.exc.SQLAlchemyError",
-                route_name=route,
-            )
-        for name, path, view in EXTRA_ROUTES:
+        routes = [(e.name, e.path, e.view) for e in ENDPOINTS]
+        for name, path, view in (*routes, *EXTRA_ROUTES):
             route = f"attesto.{name}"
             config.add_route(route, prefix + path)
             config.add_view(
                 view, route_name=route, permission=NO_PERMISSION_REQUIRED, require_csrf=False
             )
-            config.add_exception_view(
-                "pyramid_attesto.views._http.database_error_view",
-                context="sqlalchemy.exc.SQLAlchemyError",
-                route_name=route,
-            )
+            _exception_views(config, route)
     finally:
         config.route_prefix = saved
 

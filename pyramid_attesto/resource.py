@@ -40,10 +40,12 @@ Settings (``attesto.*``; unknown keys are refused, the key is named in every err
     ``required``: DPoP-bound tokens only (off); ``resource_nonce``: resource-server nonces
     (off) from the shared ``nonce_secret``; ``algorithms``: the proof algorithms;
     ``max_age``: how old a proof may be (60 s).
-``replay_store`` (``memory``)
+``replay_store`` (``memory``; with the authorization server's include, its storage)
     ``memory`` for one process, a database URL (``postgresql+psycopg://...``,
     ``sqlite:///...``) for the shared SQL store — each claim in its own short transaction
-    (DESIGN.md rule 3's one exception) — or the dotted name of a ``ReplayStore``.
+    (DESIGN.md rule 3's one exception) — or the dotted name of a ``ReplayStore``. Unset in
+    an app that is its own authorization server, the AS's memory stores or its
+    ``attesto.sqlalchemy.url`` database serve (replays and the denylist).
 ``principal_loader``, ``token_extractor``
     Dotted names of ``loader(identity) -> principal`` (called lazily, D10) and
     ``extractor(request) -> (scheme, token) | None``.
@@ -82,6 +84,7 @@ from .policy import RESOURCE_SERVER_KEY, AttestoSecurityPolicy, ResourceServer, 
 from .request import RequestAdapter
 from .responses import json_response
 from .runtime import IAttesto, resolve_keystore
+from .server import IAuthorizationServer
 from .settings import PREFIX, SETTINGS, AttestoSettings, _validate_issuer
 
 __all__ = ["build_resource_server", "includeme", "parse_resource_settings"]
@@ -212,6 +215,13 @@ def _replay_store(config: Any, parsed: AttestoSettings, clock: Clock) -> tuple[A
     revoked = registry.get(REVOKED_KEY)
     if replay is not None:
         return replay, revoked
+    if PREFIX + "replay_store" not in (registry.settings or {}):
+        # One app that is its own authorization server: claim replays in, and consult the
+        # denylist of, the AS's storage, so a cluster that shares it shares them too.
+        server = registry.queryUtility(IAuthorizationServer)
+        shared = server.stores.outside_requests() if server is not None else None
+        if shared is not None:
+            return shared.replay, revoked if revoked is not None else shared.revoked_access_tokens
     value = parsed.replay_store
     if value == "memory":
         from .storage.memory import MemoryReplayStore

@@ -107,6 +107,18 @@ class StoreFactory:
         """The engine of ``attesto.sqlalchemy.url`` (``None`` in the other modes)."""
         return self._engine
 
+    def outside_requests(self) -> Stores | None:
+        """Stores whose every operation is its own short transaction, shared by every node
+        that shares this storage: what the resource server's DPoP replay claim and
+        revocation check use (DESIGN.md rule 3's one exception). The memory stores in
+        ``memory`` mode; ``None`` for ``dbsession``, whose session exists only in a request."""
+        if self._memory is not None:
+            return self._memory
+        if self._engine is None:
+            return None
+        stores: Stores = self._storage(self._engine.dialect.name).for_engine(self._engine)
+        return stores
+
     def _storage(self, dialect: str) -> Any:
         storage = self._sql.get(dialect)
         if storage is None:

@@ -61,6 +61,7 @@ from .errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from .jwt import loads_json
 from .pkce import validate_challenge
 from .redirect_uris import match_client_redirect_uri
 from .request_objects import RequestObjectPolicy, RequestObjectVerifier
@@ -841,8 +842,8 @@ class AuthorizationRequestValidator:
             # OIDC Core §5.5: an OP that does not support claims ignores the parameter.
             return None
         try:
-            parsed = json.loads(value)
-        except ValueError:
+            parsed = loads_json(value)
+        except ValueError:  # duplicates and too-deep nesting included
             raise InvalidRequest("claims is not JSON", reason="claims_json") from None
         if not isinstance(parsed, dict):
             raise InvalidRequest("claims must be a JSON object", reason="claims_shape")

@@ -80,7 +80,7 @@ from .clients import (
 from .clock import Clock
 from .encoding import b64url_decode, is_b64url
 from .errors import ConfigurationError, InvalidClient, InvalidRequest
-from .jwt import AllowListRegistry
+from .jwt import AllowListRegistry, loads_json
 from .secret import sha256_b64url
 from .stores import ReplayStore
 
@@ -411,16 +411,6 @@ def _typ_ok(typ: object) -> bool:
     return value in ("jwt", "client-authentication+jwt")
 
 
-def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            # RFC 7519 §4: a JWT with duplicate claim names is rejected.
-            raise ValueError("duplicate member")
-        result[key] = value
-    return result
-
-
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -636,7 +626,7 @@ def _parse_assertion(assertion: str, fail: _Failure) -> tuple[CompactSignature, 
         raise fail("the client assertion is not a compact JWS", reason="malformed")
     try:
         obj = jws.extract_compact(assertion.encode("ascii"), registry=_PARSE_REGISTRY)
-    except (JoseError, ValueError, TypeError):
+    except (JoseError, ValueError, TypeError, RecursionError):  # deep nesting: not a crash
         raise fail("the client assertion is not a valid JWT", reason="malformed") from None
     header = obj.headers()
     if "crit" in header or "b64" in header:
@@ -646,7 +636,7 @@ def _parse_assertion(assertion: str, fail: _Failure) -> tuple[CompactSignature, 
         # RFC 8725 §3.11: a JWT typed for another purpose is not a client assertion.
         raise fail("the client assertion has the wrong typ", reason="wrong_typ")
     try:
-        claims = json.loads(obj.payload, object_pairs_hook=_no_duplicate_members)
+        claims = loads_json(obj.payload)
     except (ValueError, TypeError):
         claims = None
     if not isinstance(claims, dict):

@@ -90,6 +90,7 @@ from joserfc.util import json_b64decode, urlsafe_b64decode
 from .clock import Clock, SystemClock
 from .encoding import b64url_decode, b64url_encode
 from .errors import ConfigurationError, InvalidDPoPProof, UseDPoPNonce
+from .jwt import loads_json
 from .secret import constant_time_equals, sha256_b64url
 from .stores import DPoPNonceStore, ReplayStore
 from .urls import InvalidURL, normalize_htu
@@ -157,10 +158,6 @@ _V = TypeVar("_V")
 
 def _fail(reason: str, description: str) -> NoReturn:
     raise InvalidDPoPProof(description, reason=reason)
-
-
-def _refuse_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")  # NaN, Infinity: json.loads accepts them
 
 
 def compute_ath(access_token: str) -> str:
@@ -476,7 +473,7 @@ def verify_proof(
         _fail("bad_signature", "the DPoP proof signature is invalid")
 
     try:
-        claims = json.loads(payload, parse_constant=_refuse_constant)
+        claims = loads_json(payload)
     except ValueError:
         _fail("malformed", "the DPoP proof payload is not JSON")
     if not isinstance(claims, dict):
@@ -554,10 +551,14 @@ def _check_header(proof: str, policy: DPoPPolicy, cache: DPoPKeyCache | None) ->
             raise ValueError("header")
     except MissingAlgorithmError:
         # joserfc looks for "alg" before it looks at the type: an array is malformed.
-        if not isinstance(json_b64decode(proof.partition(".")[0].encode("ascii")), dict):
+        try:
+            segment = json_b64decode(proof.partition(".")[0].encode("ascii"))
+        except (ValueError, RecursionError):
+            segment = None
+        if not isinstance(segment, dict):
             _fail("malformed", "the DPoP proof is not a well-formed JWT")
         _fail("alg", "the DPoP proof has no alg")
-    except (JoseError, ValueError, TypeError):
+    except (JoseError, ValueError, TypeError, RecursionError):  # deep nesting: not a crash
         _fail("malformed", "the DPoP proof is not a well-formed JWT")
 
     if header.get("typ") != DPOP_TYP:

@@ -51,10 +51,13 @@ from .keys import SIGNING_ALGORITHMS, Algorithm, KeyAlgorithmMismatch, Keystore,
 __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_TOKEN_BYTES",
+    "AllowListRegistry",
     "Claims",
     "DecodedJWT",
+    "DuplicateMember",
     "JWTDecoder",
     "encode_jwt",
+    "loads_json",
     "normalize_typ",
 ]
 
@@ -109,14 +112,14 @@ def _b64url(segment: str) -> bytes:
         raise ValueError("not unpadded base64url") from exc
 
 
-class _DuplicateKey(ValueError):
-    pass
+class DuplicateMember(ValueError):
+    """A JSON object names a member twice (RFC 7519 §4: such a JWT is rejected)."""
 
 
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
-        raise _DuplicateKey
+        raise DuplicateMember("duplicate member")
     return result
 
 
@@ -127,6 +130,21 @@ def _refuse_constant(name: str) -> NoReturn:
 _json_object_decoder = json.JSONDecoder(
     object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant
 )
+
+
+def loads_json(data: bytes | str) -> Any:
+    """Parse a JOSE segment or a JSON-valued protocol parameter strictly.
+
+    UTF-8 only (RFC 7519 §7.2 item 4: ``json.loads(bytes)`` would also guess UTF-16/32); a
+    member named twice raises :class:`DuplicateMember`; ``NaN`` and ``Infinity`` are not
+    JSON; nesting too deep for the parser is a :class:`ValueError`, never a RecursionError
+    that would escape as a server error. Every failure is a :class:`ValueError`.
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return _json_object_decoder.decode(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 class AllowListRegistry(JWSRegistry):
@@ -257,9 +275,9 @@ class JWTDecoder:
             self.fail("bad_signature", "the token signature is invalid")
         try:
             claims = self._parse_object(payload)
-        except _DuplicateKey:
+        except DuplicateMember:
             self.fail("duplicate_key", "the token claims name a member twice")
-        except (ValueError, RecursionError):
+        except ValueError:
             claims = None
         if claims is None:
             self.fail("malformed", "the token claims are not a JSON object")
@@ -268,9 +286,9 @@ class JWTDecoder:
     def _json_object(self, segment: str, what: str) -> dict[str, Any]:
         try:
             parsed = self._parse_object(_b64url(segment))
-        except _DuplicateKey:
+        except DuplicateMember:
             self.fail("duplicate_key", f"the token {what} names a member twice")
-        except (ValueError, RecursionError):  # deep nesting: refused, never a crash
+        except ValueError:  # deep nesting included: refused, never a crash
             parsed = None
         if parsed is None:
             self.fail("malformed", f"the token {what} is not a base64url JSON object")
@@ -278,8 +296,7 @@ class JWTDecoder:
 
     @staticmethod
     def _parse_object(data: bytes) -> dict[str, Any] | None:
-        # UTF-8 only (RFC 7519 §7.2 item 4); json.loads(bytes) would also guess UTF-16/32.
-        value = _json_object_decoder.decode(data.decode("utf-8"))
+        value = loads_json(data)
         return value if isinstance(value, dict) else None
 
 

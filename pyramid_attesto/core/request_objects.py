@@ -33,7 +33,6 @@ A ``request_uri`` that is a URL is never fetched: see
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -50,7 +49,7 @@ from .clients import Client, JWKSProvider, inline_jwks
 from .clock import Clock
 from .encoding import is_b64url
 from .errors import ConfigurationError, InvalidRequestObject
-from .jwt import AllowListRegistry
+from .jwt import AllowListRegistry, loads_json
 
 __all__ = [
     "DEFAULT_REQUEST_OBJECT_ALGORITHMS",
@@ -167,15 +166,6 @@ def _typ_problem(typ: object, explicit: bool) -> bool:
     return explicit or value != "jwt"
 
 
-def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError("duplicate member")
-        result[key] = value
-    return result
-
-
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
@@ -219,8 +209,8 @@ class RequestObjectVerifier:
             raise _fail("the request object is not a compact JWS", "malformed")
         try:
             obj = jws.extract_compact(value.encode("ascii"), registry=_PARSE_REGISTRY)
-            claims = json.loads(obj.payload, object_pairs_hook=_no_duplicate_members)
-        except (JoseError, ValueError, TypeError):
+            claims = loads_json(obj.payload)
+        except (JoseError, ValueError, TypeError, RecursionError):  # deep nesting: not a crash
             raise _fail("the request object is not a valid JWT", "malformed") from None
         if not isinstance(claims, dict):
             raise _fail("the request object is not a valid JWT", "malformed")

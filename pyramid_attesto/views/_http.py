@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pyramid.httpexceptions import HTTPException
 from pyramid.response import Response
 
 from pyramid_attesto.core.errors import InvalidRequest
@@ -108,6 +109,20 @@ def database_error_view(exc: Exception, request: Any) -> Response:
         },
         status=503,
         headers={"Retry-After": "1"},
+    )
+
+
+def unexpected_error_view(exc: Exception, request: Any) -> Response:
+    """The last resort at an attesto endpoint: a bug or a host object that raised. The
+    transaction aborts, the traceback goes to the log, and the client gets a plain
+    ``server_error`` JSON body with nothing of the exception in it. Pyramid's own HTTP
+    exceptions (a 404 for a disabled endpoint) pass through unchanged."""
+    if isinstance(exc, HTTPException):
+        return exc
+    logger.error("pyramid_attesto: unexpected error at %s", request.path, exc_info=exc)
+    return json_response(
+        {"error": "server_error", "error_description": "the server could not answer"},
+        status=500,
     )
 
 

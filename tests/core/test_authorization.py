@@ -438,6 +438,7 @@ def test_redirectable_errors_rfc6749_4_1_2_1(
 def test_claims_must_be_a_json_object_oidc_core_5_5() -> None:
     for value, reason in (
         ("not json", "claims_json"),
+        ("[" * 3000 + "]" * 3000, "claims_json"),  # too deep to parse: an error, not a crash
         ("[]", "claims_shape"),
         ('{"userinfo": []}', "claims_shape"),
         ("{" + " " * 9000 + "}", "too_long"),

@@ -856,6 +856,17 @@ def test_non_object_or_duplicate_claims_are_refused_rfc7519_4(env: Env) -> None:
     assert env.fail(req(jwt_form(signed(payload=dup)))).reason == "malformed"
 
 
+def test_deeply_nested_json_is_malformed_not_a_crash_rfc7519_7_2(env: Env) -> None:
+    """A payload or header nested beyond the parser's recursion limit is an ``invalid_client``,
+    never an escaping RecursionError (a 500)."""
+    nested = b"[" * 3000 + b"]" * 3000
+    assert env.fail(req(jwt_form(signed(payload=nested)))).reason == "malformed"
+    head = _b64(b'{"alg":"ES256","x":' + b"[" * 1500 + b"]" * 1500 + b"}")
+    assert env.fail(req(jwt_form(f"{head}.{_b64(b'{}')}.{_b64(b'x' * 64)}"))).reason == (
+        "malformed"
+    )
+
+
 def test_crit_header_is_refused_rfc7515_4_1_11(env: Env) -> None:
     assertion = signed(crit=["exp"], exp=1)
     assert env.fail(req(jwt_form(assertion))).reason == "crit"

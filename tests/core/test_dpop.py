@@ -857,3 +857,16 @@ def test_build_proof_options_and_refusals() -> None:
         build_proof(key, HTM, HTU, alg="HS256")
     with pytest.raises(ValueError, match="asymmetric"):
         build_proof(OctKey.generate_key(256), HTM, HTU)
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash_rfc9449_4_3() -> None:
+    """A signed proof whose payload (or header) nests beyond the parser's recursion limit is
+    ``invalid_dpop_proof``, never an escaping RecursionError (a 500): the key is the
+    attacker's own, so the signature verifies."""
+    nested = "[" * 2000 + "]" * 2000  # deeper than the parser recurses, within the size cap
+    refused(client().proof(payload_json=nested), "malformed")
+    header = json.dumps({"typ": "dpop+jwt", "alg": "ES256", "jwk": client().jwk})
+    deep_header = header[:-1] + ', "x": ' + "[" * 1500 + "]" * 1500 + "}"
+    with pytest.raises(InvalidDPoPProof) as caught:
+        verify(client().proof(header_json=deep_header))
+    assert caught.value.reason in ("malformed", "too_large")

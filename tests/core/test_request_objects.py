@@ -308,3 +308,12 @@ def test_policy_configuration_errors(overrides: dict[str, Any]) -> None:
 
 def test_policy_advertises_its_algorithms_rfc8414_2() -> None:
     assert FAPI.request_object_signing_alg_values_supported == ["ES256", "EdDSA", "PS256"]
+
+
+def test_deeply_nested_json_is_malformed_not_a_crash_rfc9101_6_1() -> None:
+    """Nesting beyond the parser's recursion limit is ``invalid_request_object``, never an
+    escaping RecursionError (a 500)."""
+    nested = b"[" * 3000 + b"]" * 3000
+    assert reason_of(sign({"alg": "ES256", "kid": "ec"}, nested, EC_KEY)) == "malformed"
+    head = b64(b'{"alg":"ES256","x":' + b"[" * 1500 + b"]" * 1500 + b"}")
+    assert reason_of(f"{head}.{b64(b'{}')}.{b64(b'x' * 64)}") == "malformed"

@@ -220,3 +220,41 @@ def test_cors_on_token_and_revocation_only_d17(app: TestApp) -> None:
     intro = app.post("/oauth/introspect", {"token": "x"}, headers=basic("svc"))
     assert "Access-Control-Allow-Origin" not in intro.headers
     app.options("/oauth/introspect", status=405)
+
+
+class _BrokenClients:
+    """A host client store with a bug: every lookup raises."""
+
+    def load_client(self, client_id: str) -> Any:
+        raise RuntimeError("host bug: secret-in-message-xyz")
+
+    def verify_client_secret(self, client: Any, secret: str) -> bool:  # pragma: no cover
+        return False
+
+    def client_secret_for_jwt(self, client: Any) -> str | None:  # pragma: no cover
+        return None
+
+
+def test_a_host_bug_is_a_clean_server_error_rfc6749_5_2(caplog: pytest.LogCaptureFixture) -> None:
+    """The last resort: an exception nobody expected is a JSON ``server_error`` with nothing
+    of the exception in the body (the traceback goes to the log), never an HTML 500."""
+    app = as_app(set_attesto_client_store=_BrokenClients())
+    with caplog.at_level("ERROR", logger="pyramid_attesto"):
+        res = app.post(
+            TOKEN, {"grant_type": "client_credentials"}, headers=basic("svc"), status=500
+        )
+    assert res.content_type == "application/json"
+    assert res.json == {"error": "server_error", "error_description": "the server could not answer"}
+    assert res.headers["Cache-Control"] == "no-store"
+    assert "xyz" not in res.text
+    assert any("unexpected error" in r.getMessage() for r in caplog.records)
+
+
+def test_the_last_resort_lets_pyramid_http_exceptions_through() -> None:
+    from pyramid.httpexceptions import HTTPNotFound
+    from pyramid.testing import DummyRequest
+
+    from pyramid_attesto.views._http import unexpected_error_view
+
+    raised = HTTPNotFound()
+    assert unexpected_error_view(raised, DummyRequest()) is raised

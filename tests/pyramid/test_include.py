@@ -97,3 +97,65 @@ def test_without_attesto_resource_no_security_policy_is_installed(tmp_path: Path
     with Configurator(settings=settings) as config:
         config.include("pyramid_attesto")
     assert config.registry.queryUtility(ISecurityPolicy) is None
+
+
+def _combined_app(settings: dict[str, str], keystore: object, clock: object) -> TestApp:
+    with Configurator(settings=settings) as config:
+        config.include("pyramid_tm")
+        config.include("pyramid_attesto")
+        config.set_attesto_keystore(keystore)
+        config.set_attesto_clock(clock)
+        config.add_route("api", "/api/reports")
+        config.add_view(lambda r: {}, route_name="api", renderer="json", permission="read:reports")
+    return TestApp(config.make_wsgi_app(), extra_environ={"wsgi.url_scheme": "https"})
+
+
+def test_the_resource_server_claims_replays_in_the_shared_sql_storage_rfc9449_11_1(
+    tmp_path: Path,
+) -> None:
+    """One include, two nodes sharing attesto.sqlalchemy.url: a DPoP proof accepted by one
+    node is a replay on the other (the claim is in the shared table, not per process)."""
+    from joserfc.jwk import ECKey
+
+    from pyramid_attesto.core.clock import FrozenClock
+    from pyramid_attesto.core.dpop import build_proof
+    from pyramid_attesto.core.keys import FileKeystore
+    from pyramid_attesto.core.tokens import AccessTokenClaims, AccessTokenMinter
+    from pyramid_attesto.storage import migrate
+
+    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    migrate.upgrade(url)
+    keystore = FileKeystore(_key_file(tmp_path))
+    clock = FrozenClock(1_800_000_000)
+    settings = {
+        "attesto.issuer": ISSUER,
+        "attesto.keystore": "(directive)",
+        "attesto.resource": "https://api.example/",
+        "attesto.scopes_supported": "read:reports",
+        "attesto.storage": "sqlalchemy",
+        "attesto.sqlalchemy.url": url,
+        "attesto.public_url": "https://api.example",
+    }
+    node_a = _combined_app(settings, keystore, clock)
+    node_b = _combined_app(settings, keystore, clock)
+    dpop_key = ECKey.generate_key("P-256")
+    token = (
+        AccessTokenMinter(keystore, issuer=ISSUER, clock=clock)
+        .mint(
+            AccessTokenClaims(
+                subject="alice",
+                client_id="c",
+                audience="https://api.example/",
+                scopes=("read:reports",),
+                cnf={"jkt": dpop_key.thumbprint()},
+            )
+        )
+        .token
+    )
+    proof = build_proof(
+        dpop_key, "GET", "https://api.example/api/reports", access_token=token, clock=clock
+    )
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+    node_a.get("/api/reports", headers=headers, status=200)
+    res = node_b.get("/api/reports", headers=headers, status=401)
+    assert 'error="invalid_dpop_proof"' in res.headers["WWW-Authenticate"]
