@@ -74,23 +74,35 @@ def driver(demo: str) -> Iterator[Any]:
         browser.quit()
 
 
+def _wait_for(driver: Any, title: str) -> None:
+    """Wait until the page titled ``title`` has loaded (a click returns before navigation)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 15).until(
+        lambda d: (
+            d.title.startswith(title)
+            and d.execute_script("return document.readyState") == "complete"
+        )
+    )
+
+
 def _sign_in(driver: Any, demo: str, user: str, password: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.delete_all_cookies()
     driver.get(f"{demo}/start")
-    assert driver.title.startswith("Sign in")
+    _wait_for(driver, "Sign in")
     driver.find_element(By.ID, "username").send_keys(user)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert driver.title.startswith("Consent")
+    _wait_for(driver, "Consent")
 
 
 def _decide(driver: Any, decision: str) -> dict[str, list[str]]:
     from selenium.webdriver.common.by import By
 
     driver.find_element(By.CSS_SELECTOR, f"button[value={decision}]").click()
-    assert driver.title.startswith("Callback")
+    _wait_for(driver, "Callback")
     return parse_qs(urlsplit(driver.current_url).query)
 
 
