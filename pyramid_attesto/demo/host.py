@@ -131,10 +131,11 @@ CLIENTS = make_clients("http://127.0.0.1:6543")
 
 
 class DemoClients:
-    """The demo's :class:`~pyramid_attesto.core.clients.ClientStore`.
+    """The demo's :class:`~pyramid_attesto.core.clients.ClientStore`: the two seeded clients.
 
-    # Dynamic registration (RFC 7591) and Client ID Metadata Documents: wired by the lead
-    # after the asrv2 branch is merged (see the demo's README section in the docs).
+    TODO(asrv2): open dynamic registration (RFC 7591) and Client ID Metadata Documents. When
+    the registration store and the CIMD resolver are merged, clients they know are looked up
+    here after the seeded ones, and demo.ini turns both on (see its marked block).
     """
 
     def __init__(self, clients: Mapping[str, Client]) -> None:
