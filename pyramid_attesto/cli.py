@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["generate_key_file", "main"]
 
 _URL_HELP = "database URL (default: $ATTESTO_DATABASE_URL); PostgreSQL or SQLite"
 _ALGS = ("ES256", "EdDSA", "RS256", "PS256")
@@ -202,6 +202,14 @@ def _states(keys: list[dict[str, Any]]) -> list[str]:
     return states
 
 
+def generate_key_file(
+    path: Path, algorithms: Sequence[str] = ("ES256", "RS256"), *, rsa_bits: int = 2048
+) -> None:
+    """Write a new private JWK Set file at ``path`` (mode 0600, atomically): one key per
+    algorithm, the first of each algorithm being its active signer."""
+    _write_keys(path, [_new_key(alg, rsa_bits) for alg in algorithms])
+
+
 def _keys_generate(args: argparse.Namespace) -> int:
     path: Path = args.file
     if path.exists() and not args.force:
@@ -211,7 +219,7 @@ def _keys_generate(args: argparse.Namespace) -> int:
     if len(set(algs)) != len(algs):
         print("attesto: give each --alg once", file=sys.stderr)
         return 2
-    _write_keys(path, [_new_key(alg, args.rsa_bits) for alg in algs])
+    generate_key_file(path, algs, rsa_bits=args.rsa_bits)
     print(f"wrote {path} (mode 0600): {', '.join(algs)}")
     return 0
 

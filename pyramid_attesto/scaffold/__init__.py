@@ -252,9 +252,9 @@ def install(
 
     keys = project / "var" / "attesto-keys.json"
     if not keys.exists():
-        from pyramid_attesto.cli import main as attesto
+        from pyramid_attesto.cli import generate_key_file
 
-        attesto(["keys", "generate", str(keys)])
+        generate_key_file(keys)
         changed.append(f"generated {keys} (mode 0600; keep it out of version control)")
 
     for line in changed or ["nothing to do: pyramid_attesto is already installed"]:
