@@ -10,6 +10,7 @@ it fails, so CI cannot silently lose it.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,15 @@ def test_deny_gives_access_denied_in_chromium_rfc6749_4_1_2_1(demo: str, driver:
     query = _decide(driver, "deny")
     assert query["error"] == ["access_denied"]
     assert "code" not in query
+
+
+def test_missing_chromium_skips_locally_and_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        _require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        _require_browser()
