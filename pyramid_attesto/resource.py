@@ -63,8 +63,6 @@ from pyramid.interfaces import PHASE1_CONFIG, PHASE2_CONFIG, ISecurityPolicy
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from . import _ORDER as _AS_SETUP_ORDER
-from . import _OVERRIDES, set_attesto_clock, set_attesto_keystore
 from .challenges import AttestoDenialPredicate, ChallengeOptions, forbidden_view
 from .core.clock import Clock, SystemClock
 from .core.dpop import DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
@@ -79,6 +77,8 @@ from .core.resource import ResourcePolicy, ResourceVerifier
 from .core.scopes import ScopeCatalog, is_scope_token
 from .core.stores import ReplayStore, RevokedAccessTokenStore
 from .core.tokens import AccessTokenVerifier
+from .include import _ORDER as _AS_SETUP_ORDER
+from .include import _OVERRIDES, set_attesto_clock, set_attesto_keystore
 from .jwks_client import Fetcher, RemoteJWKS
 from .policy import RESOURCE_SERVER_KEY, AttestoSecurityPolicy, ResourceServer, resource_server
 from .request import RequestAdapter

@@ -133,9 +133,8 @@ CLIENTS = make_clients("http://127.0.0.1:6543")
 class DemoClients:
     """The demo's :class:`~pyramid_attesto.core.clients.ClientStore`: the two seeded clients.
 
-    TODO(asrv2): open dynamic registration (RFC 7591) and Client ID Metadata Documents. When
-    the registration store and the CIMD resolver are merged, clients they know are looked up
-    here after the seeded ones, and demo.ini turns both on (see its marked block).
+    Dynamically registered clients and Client ID Metadata Documents (both on in demo.ini) are
+    looked up by the authorization server after this store, so it holds only the seeded ones.
     """
 
     def __init__(self, clients: Mapping[str, Client]) -> None:

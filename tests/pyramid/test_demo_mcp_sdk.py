@@ -3,10 +3,8 @@ the running demo, over real HTTP: discovery from the 401 (RFC 9728 ``resource_me
 authorization-server metadata (RFC 8414), PKCE S256, the token request with ``resource``
 (RFC 8707), then ``initialize``, ``tools/list`` and a ``tools/call`` that returns data.
 
-Registration: the SDK uses the pre-registered public client ``demo-cli`` (its stored client
-information), so no dynamic registration happens here. Registration (RFC 7591) and Client ID
-Metadata Documents come with the asrv2 branch; this test then gains a variant that lets the
-SDK register by itself.
+Twice: once letting the SDK register itself (RFC 7591 dynamic registration, as connectors
+do), once with the pre-registered public client ``demo-cli`` (its stored client information).
 """
 
 from __future__ import annotations
@@ -54,7 +52,8 @@ def _field(name: str, html: str) -> str:
     return found.group(1).replace("&amp;", "&")
 
 
-def test_mcp_sdk_discovers_authorizes_and_calls_a_tool(demo: str) -> None:
+@pytest.mark.parametrize("registers", [True, False], ids=["registers", "pre-registered"])
+def test_mcp_sdk_discovers_authorizes_and_calls_a_tool(demo: str, registers: bool) -> None:
     import anyio
     import httpx2
     from mcp.client.auth import OAuthClientProvider
@@ -70,16 +69,18 @@ def test_mcp_sdk_discovers_authorizes_and_calls_a_tool(demo: str) -> None:
     seen: dict[str, str] = {}
 
     class Storage:
-        """The SDK's TokenStorage, holding the pre-registered public client."""
+        """The SDK's TokenStorage: empty (the SDK registers) or the pre-registered client."""
 
         def __init__(self) -> None:
             self.tokens: OAuthToken | None = None
-            self.client: OAuthClientInformationFull | None = OAuthClientInformationFull(
-                client_id="demo-cli",
-                token_endpoint_auth_method="none",
-                redirect_uris=[REDIRECT],  # type: ignore[list-item]
-                grant_types=["authorization_code", "refresh_token"],
-            )
+            self.client: OAuthClientInformationFull | None = None
+            if not registers:
+                self.client = OAuthClientInformationFull(
+                    client_id="demo-cli",
+                    token_endpoint_auth_method="none",
+                    redirect_uris=[REDIRECT],  # type: ignore[list-item]
+                    grant_types=["authorization_code", "refresh_token"],
+                )
 
         async def get_tokens(self) -> OAuthToken | None:
             return self.tokens
@@ -153,6 +154,11 @@ def test_mcp_sdk_discovers_authorizes_and_calls_a_tool(demo: str) -> None:
     anyio.run(run)
 
     authorize = parse_qs(urlsplit(seen["authorize"]).query)
+    assert storage.client is not None
+    if registers:  # RFC 7591 §3.2.1: the server issued a fresh client_id, used from then on
+        assert storage.client.client_id not in ("demo-cli", "demo-web")
+        assert storage.client.token_endpoint_auth_method == "none"
+    assert authorize["client_id"] == [storage.client.client_id]
     assert authorize["code_challenge_method"] == ["S256"]
     assert authorize["resource"] == [f"{demo}/mcp"]
     assert "read:reports" in authorize["scope"][0].split()
