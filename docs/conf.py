@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
+# pyramid 2.1 imports pkg_resources when autodoc imports it; the notice is not ours.
+warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+
 project = "pyramid_attesto"
 author = "pyramid_attesto developers"
 copyright = "2026, pyramid_attesto developers"
