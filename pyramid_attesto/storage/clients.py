@@ -21,6 +21,7 @@ first request does not need to know the database yet (``attesto.storage = dbsess
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -72,9 +73,14 @@ def client_json(client: DynamicClient) -> dict[str, Any]:
 def client_from_json(client_id: str, issued_at: int, data: Mapping[str, Any]) -> DynamicClient:
     """The inverse of :func:`client_json`. Members this version does not know (written by a
     newer one) are ignored; fields missing from the JSON take their defaults."""
-    known = {f.name for f in dataclasses.fields(DynamicClient)} - _COLUMNS
+    known = _known_fields()
     values = {k: v for k, v in data.items() if k in known}
     return DynamicClient(client_id=client_id, issued_at=issued_at, **values)
+
+
+@functools.cache
+def _known_fields() -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(DynamicClient)) - _COLUMNS
 
 
 class SqlRegistrationStore:
