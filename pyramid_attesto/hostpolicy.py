@@ -23,7 +23,8 @@ setting / directive                Protocol                                     
 ``attesto.event_sink``             :class:`~pyramid_attesto.core.host.EventSink`  no
 ``set_attesto_event_sink``
 ``attesto.registration_store``     :class:`~pyramid_attesto.core.registration.    with
-``set_attesto_registration_store`` RegistrationStore` (or ``memory``)            registration
+``set_attesto_registration_store`` RegistrationStore` (or ``memory``,            registration
+                                   ``sqlalchemy``)
 ``attesto.registration_gate``      :class:`~pyramid_attesto.core.registration.    no
 ``set_attesto_registration_gate``  RegistrationGate`
 ``attesto.exchange_policy``        :class:`~pyramid_attesto.core.token_exchange.  no
@@ -39,7 +40,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,8 +143,13 @@ def resolve_host_policy(
     *,
     scopes_supported: tuple[str, ...],
     package: object = None,
+    sql_registration_store: Callable[[], RegistrationStore] | None = None,
 ) -> HostPolicy:
-    """Resolve every host object: the directive's value wins over ``attesto.<name>``."""
+    """Resolve every host object: the directive's value wins over ``attesto.<name>``.
+
+    ``attesto.registration_store = memory`` is a :class:`MemoryRegistrationStore` (one
+    process); ``sqlalchemy`` is what ``sql_registration_store`` makes (the attesto database,
+    :meth:`pyramid_attesto.storefactory.StoreFactory.registration_store`)."""
     found: dict[str, Any] = {}
     for name, protocol in HOST_OBJECTS.items():
         key = f"attesto.{name}"
@@ -153,6 +159,11 @@ def resolve_host_policy(
             continue
         if name == "registration_store" and value == "memory":
             found[name] = MemoryRegistrationStore()
+            continue
+        if name == "registration_store" and value == "sqlalchemy":
+            if sql_registration_store is None:
+                raise ConfigurationError(f"{key}: sqlalchemy needs the attesto storage")
+            found[name] = sql_registration_store()
             continue
         found[name] = resolve_host_object(key, value, protocol, package=package)
     if found["scope_policy"] is None:

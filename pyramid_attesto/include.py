@@ -209,13 +209,14 @@ def includeme(config: Any) -> None:
         clock = overrides.get("clock") or default_clock()
         runtime = Attesto(settings=parsed, keystore=keystore, clock=clock)  # type: ignore[arg-type]
         config.registry.registerUtility(runtime, IAttesto)
+        stores = make_store_factory(parsed, runtime.clock)
         host = resolve_host_policy(
             {f"attesto.{n}": getattr(parsed, n) for n in HOST_OBJECTS},
             overrides,
             scopes_supported=parsed.scopes_supported,
             package=config.package,
+            sql_registration_store=stores.registration_store,
         )
-        stores = make_store_factory(parsed, runtime.clock)
         registry = config.registry
         server = build_server(
             parsed,

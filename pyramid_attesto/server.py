@@ -37,6 +37,7 @@ from .challenges import ChallengeOptions
 from .core.authorization import AuthorizationPolicy, AuthorizationRequestValidator
 from .core.authorize import AuthorizationService
 from .core.cimd import (
+    MetadataDocumentCache,
     MetadataDocumentClientStore,
     MetadataDocumentPolicy,
     MetadataDocumentResolver,
@@ -466,7 +467,11 @@ def _token_endpoint(
 
 
 def _client_store(
-    settings: AttestoSettings, host: HostPolicy, clock: Clock, fetcher: DocumentFetcher
+    settings: AttestoSettings,
+    host: HostPolicy,
+    clock: Clock,
+    fetcher: DocumentFetcher,
+    cache: MetadataDocumentCache | None = None,
 ) -> ClientStore | None:
     """The host's clients, then the registered ones, then metadata documents for https
     client_ids: each layer asks the next for what it does not know."""
@@ -485,7 +490,7 @@ def _client_store(
             blocked_hosts=frozenset(h.lower() for h in settings.client_id_metadata_blocked_hosts),
             catalog=ScopeCatalog.of(settings.scopes_supported),
         )
-        resolver = MetadataDocumentResolver(fetcher, policy, clock=clock)
+        resolver = MetadataDocumentResolver(fetcher, policy, clock=clock, cache=cache)
         clients = MetadataDocumentClientStore(resolver, clients)
     return clients
 
@@ -604,7 +609,8 @@ def build_server(
     ``jwks_uri``);
     default: the :class:`~pyramid_attesto.fetch.GuardedFetcher`."""
     fetcher = fetcher or GuardedFetcher(clock=clock)
-    host = replace(host, client_store=_client_store(settings, host, clock, fetcher))
+    cache = stores.metadata_document_cache() if settings.client_id_metadata_enabled else None
+    host = replace(host, client_store=_client_store(settings, host, clock, fetcher, cache))
     enabled = _enabled(endpoints, host, settings)
     grant_types = _grant_types(settings, enabled)
     key_sets = RemoteKeySets(fetcher, clock)

@@ -281,7 +281,8 @@ SETTINGS: Mapping[str, Setting] = {
     "registration_store": Setting(
         _str,
         None,
-        help="The RegistrationStore (dotted name), or `memory` (one process); required when "
+        help="The RegistrationStore (dotted name), `memory` (one process) or `sqlalchemy` "
+        "(the attesto database: attesto.sqlalchemy.url or dbsession); required when "
         "registration is enabled.",
     ),
     "registration_gate": Setting(

@@ -17,19 +17,37 @@
     transaction.
 
 The stores of a request are built once (``request.attesto_stores``).
+
+Dynamically registered clients (``attesto.registration_store = sqlalchemy``,
+:meth:`StoreFactory.registration_store`) and the Client ID Metadata Document cache
+(:meth:`StoreFactory.metadata_document_cache`, used whenever a database is configured) live
+in the same database. Their stores are made once, at startup, because the client stores that
+use them are; each operation then runs in the transaction of the request being served
+(:func:`pyramid.threadlocal.get_current_request`), through the same session as the request's
+other stores, so one request never holds two connections (DESIGN.md rule 3). Outside a
+request (a script) each operation is its own transaction on ``attesto.sqlalchemy.url``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from .core.clock import Clock
 from .core.errors import ConfigurationError
 from .core.stores import Stores
 from .settings import AttestoSettings
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from .core.cimd import MetadataDocumentCache
+    from .core.registration import RegistrationStore
+    from .storage import SqlSource
+
 __all__ = ["LazyStores", "StoreFactory", "make_store_factory"]
 
+_SOURCE_KEY = "_attesto_sql_source"
 _STORE_NAMES = ("codes", "refresh_tokens", "nonces", "replay", "requests", "revoked_access_tokens")
 
 
@@ -131,25 +149,86 @@ class StoreFactory:
     def __call__(self, request: Any) -> Stores:
         if self._memory is not None:
             return self._memory
+        dialect, source = self.request_source(request)
+        stores: Stores = self._storage(dialect).bind(source)
+        return stores
+
+    def request_source(self, request: Any) -> tuple[str, SqlSource]:
+        """The dialect and the :class:`~pyramid_attesto.storage.SqlSource` of ``request``'s
+        transaction, made once per request: every SQL store of a request shares them."""
+        cached: tuple[str, SqlSource] | None = vars(request).get(_SOURCE_KEY)
+        if cached is None:
+            cached = self._make_source(request)
+            vars(request)[_SOURCE_KEY] = cached
+        return cached
+
+    def _make_source(self, request: Any) -> tuple[str, SqlSource]:
+        from .storage import EngineSource, SessionSource
+
         if self.mode == "dbsession":
             session = getattr(request, "dbsession", None)
             if session is None:
                 raise ConfigurationError(
                     "attesto.storage = dbsession needs the host's request.dbsession"
                 )
-            stores: Stores = self._storage(session.get_bind().dialect.name).for_session(session)
-            return stores
-        storage = self._storage(self._engine.dialect.name)
+            return session.get_bind().dialect.name, SessionSource(session)
+        dialect = self._engine.dialect.name
         tm = getattr(request, "tm", None)
         if tm is None:
-            return storage.for_engine(self._engine)  # type: ignore[no-any-return]
+            return dialect, EngineSource(self._engine)
         if tm is self._shared_tm:
             session = self._tm_session_factory(info={"request": request})
         else:  # a host's own transaction manager (tm.manager_hook): register per request
             from .storage import get_tm_session
 
             session = get_tm_session(self._session_factory, tm, request)
-        return storage.for_session(session)  # type: ignore[no-any-return]
+        return dialect, SessionSource(session)
+
+    def registration_store(self) -> RegistrationStore:
+        """The SQL :class:`~pyramid_attesto.core.registration.RegistrationStore`
+        (``attesto.registration_store = sqlalchemy``), in the current request's transaction."""
+        if self._memory is not None:
+            raise ConfigurationError(
+                "attesto.registration_store = sqlalchemy needs a database: attesto.sqlalchemy.url "
+                "or attesto.storage = dbsession"
+            )
+        from .storage import SqlRegistrationStore
+
+        return SqlRegistrationStore(_CurrentRequestSource(self))
+
+    def metadata_document_cache(self) -> MetadataDocumentCache | None:
+        """The shared Client ID Metadata Document cache when a database is configured
+        (``None`` in ``memory`` mode: the resolver keeps documents in memory)."""
+        if self._memory is not None:
+            return None
+        from .storage import SqlMetadataDocumentCache
+
+        return SqlMetadataDocumentCache(_CurrentRequestSource(self), clock=self._clock)
+
+
+class _CurrentRequestSource:
+    """A :class:`~pyramid_attesto.storage.SqlSource` for stores made at startup: the source
+    of the request being served, or one transaction per operation outside requests."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: StoreFactory) -> None:
+        self._factory = factory
+
+    def begin(self, write: bool) -> AbstractContextManager[Connection]:
+        from pyramid.threadlocal import get_current_request
+
+        request = get_current_request()
+        if request is not None:
+            return self._factory.request_source(request)[1].begin(write)
+        engine = self._factory.engine
+        if engine is None:
+            raise ConfigurationError(
+                "attesto.storage = dbsession: registered clients and metadata documents are "
+                "read only while a request is served (there is no session outside one)"
+            )
+        begun: AbstractContextManager[Connection] = engine.begin()
+        return begun
 
 
 def make_store_factory(settings: AttestoSettings, clock: Clock) -> StoreFactory:

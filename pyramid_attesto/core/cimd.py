@@ -16,7 +16,10 @@ server fetches the document instead of keeping a registration:
 - caching (RFC 9111 via :func:`~.outbound.cache_lifetime`): a document is reused for its
   ``Cache-Control`` lifetime, clamped between a floor and a ceiling, ``no-store`` never; a
   failed fetch or an invalid document is remembered for ``negative_ttl`` seconds, so a
-  client cannot make the server fetch on every request (DESIGN.md D18).
+  client cannot make the server fetch on every request (DESIGN.md D18). Documents are kept
+  in memory, per process, unless a :class:`MetadataDocumentCache` is given (the SQL one
+  shares them across nodes and restarts); a cached document is validated again on every
+  use, so a changed policy applies to it at once.
 
 The fetch itself is a :class:`~.outbound.DocumentFetcher` (in production
 :class:`pyramid_attesto.fetch.GuardedFetcher`); tests inject their own. A client resolved
@@ -29,8 +32,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from .clients import AuthMethod, Client, ClientStore
@@ -41,6 +45,8 @@ from .registration import DynamicClient, RegistrationPolicy, parse_client_metada
 from .scopes import ScopeCatalog
 
 __all__ = [
+    "CachedDocument",
+    "MetadataDocumentCache",
     "MetadataDocumentClientStore",
     "MetadataDocumentPolicy",
     "MetadataDocumentResolver",
@@ -170,37 +176,72 @@ def parse_metadata_document(
     return metadata.to_client(client_id, source="metadata_document", issued_at=issued_at)
 
 
+@dataclass(frozen=True, slots=True)
+class CachedDocument:
+    """A fetched metadata document (the JSON object) and when its cache lifetime ends
+    (epoch seconds)."""
+
+    document: Mapping[str, Any]
+    expires_at: int
+
+
+class MetadataDocumentCache(Protocol):
+    """Where fetched documents are kept between requests, shared by every node that uses
+    the same cache (:class:`pyramid_attesto.storage.SqlMetadataDocumentCache`)."""
+
+    def get(self, url: str) -> CachedDocument | None:
+        """The document cached for ``url`` if its lifetime has not ended, else ``None``."""
+        ...
+
+    def put(self, url: str, entry: CachedDocument) -> None:
+        """Keep ``entry`` for ``url`` until ``entry.expires_at`` (replacing what was there)."""
+        ...
+
+    def discard(self, url: str) -> None:
+        """Forget ``url``."""
+        ...
+
+
 class MetadataDocumentResolver:
     """Resolve ``https`` client identifiers through a fetcher, with a bounded cache of
-    documents and of failures."""
+    documents (in memory, or the shared ``cache``) and of failures (in memory)."""
 
     def __init__(
-        self, fetcher: DocumentFetcher, policy: MetadataDocumentPolicy, *, clock: Clock
+        self,
+        fetcher: DocumentFetcher,
+        policy: MetadataDocumentPolicy,
+        *,
+        clock: Clock,
+        cache: MetadataDocumentCache | None = None,
     ) -> None:
         self._fetcher = fetcher
         self.policy = policy
         self._clock = clock
+        self._cache = cache
         self._clients: TTLCache[str, DynamicClient] = TTLCache(policy.cache_size, clock)
         self._failures: TTLCache[str, str] = TTLCache(policy.cache_size, clock)
 
     def resolve(self, client_id: str) -> DynamicClient:
         """The client described at ``client_id``; ``invalid_client`` otherwise."""
-        cached = self._clients.get(client_id)
-        if cached is not None:
-            return cached
+        if self._cache is None:
+            cached = self._clients.get(client_id)
+            if cached is not None:
+                return cached
         reason = self._failures.get(client_id)
         if reason is not None:
             raise _refuse("the client metadata document is unavailable", reason)
         try:
-            client, ttl = self._load(client_id)
+            self._check(client_id)
+            client = self._shared(client_id)
+            if client is None:
+                client = self._load(client_id)
         except InvalidClient as error:
             self._failures.put(client_id, error.reason or "cimd_invalid", self.policy.negative_ttl)
             logger.info("client metadata document refused: %s (%s)", client_id, error.reason)
             raise
-        self._clients.put(client_id, client, ttl)
         return client
 
-    def _load(self, client_id: str) -> tuple[DynamicClient, int]:
+    def _check(self, client_id: str) -> None:
         validate_client_id_url(client_id)
         host = (urlsplit(client_id).hostname or "").lower()
         policy = self.policy
@@ -208,6 +249,20 @@ class MetadataDocumentResolver:
             policy.allowed_hosts and host not in policy.allowed_hosts
         ):
             raise _refuse("this client host is not trusted here", "cimd_host_not_allowed")
+
+    def _shared(self, client_id: str) -> DynamicClient | None:
+        if self._cache is None:
+            return None
+        entry = self._cache.get(client_id)
+        if entry is None:
+            return None
+        body = json.dumps(dict(entry.document)).encode("utf-8")
+        return parse_metadata_document(
+            client_id, body, self.policy, issued_at=int(self._clock.now())
+        )
+
+    def _load(self, client_id: str) -> DynamicClient:
+        policy = self.policy
         try:
             document = self._fetcher.fetch(client_id)
         except FetchRefused as refused:
@@ -223,12 +278,19 @@ class MetadataDocumentResolver:
             ceiling=policy.cache_ceiling,
             default=policy.cache_default,
         )
-        return client, ttl
+        if self._cache is None:
+            self._clients.put(client_id, client, ttl)
+        elif ttl > 0:
+            parsed = json.loads(document.body.decode("utf-8"))  # valid: it was just parsed
+            self._cache.put(client_id, CachedDocument(parsed, int(self._clock.now()) + ttl))
+        return client
 
     def forget(self, client_id: str) -> None:
         """Drop what is cached about ``client_id`` (a host's admin action)."""
         self._clients.discard(client_id)
         self._failures.discard(client_id)
+        if self._cache is not None:
+            self._cache.discard(client_id)
 
 
 class MetadataDocumentClientStore:

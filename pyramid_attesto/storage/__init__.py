@@ -6,6 +6,8 @@ memory (one process) and SQLAlchemy (PostgreSQL for clusters, SQLite embedded).
   binds them to a request's transaction.
 - :func:`make_engine`, :func:`make_session_factory`, :func:`get_tm_session`: the engine and
   the zope.sqlalchemy session the add-on makes when the host has none.
+- :class:`SqlRegistrationStore`, :class:`SqlMetadataDocumentCache`: dynamically registered
+  clients and the shared Client ID Metadata Document cache in SQL.
 - :func:`sweep`: delete expired rows in bounded batches.
 - :mod:`~pyramid_attesto.storage.migrate`: the Alembic lineage (``upgrade``, ``downgrade``,
   ``current``); :func:`include_name` / :func:`include_object` keep the attesto tables out of
@@ -14,6 +16,7 @@ memory (one process) and SQLAlchemy (PostgreSQL for clusters, SQLite embedded).
 
 from __future__ import annotations
 
+from .clients import SqlMetadataDocumentCache, SqlRegistrationStore
 from .engine import (
     ConnectionSource,
     EngineSource,
@@ -33,6 +36,8 @@ __all__ = [
     "EngineSource",
     "MemoryStorage",
     "SessionSource",
+    "SqlMetadataDocumentCache",
+    "SqlRegistrationStore",
     "SqlSource",
     "SqlStorage",
     "get_tm_session",

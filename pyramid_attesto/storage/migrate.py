@@ -7,7 +7,7 @@ directory and ship in the wheel as ``pyramid_attesto/migrations`` (a host names 
 
 >>> upgrade("sqlite:///var/app.sqlite")            # doctest: +SKIP
 >>> current("sqlite:///var/app.sqlite")            # doctest: +SKIP
-'attesto_0001'
+'attesto_0002'
 """
 
 from __future__ import annotations

@@ -9,7 +9,11 @@ LOCKED`` lets concurrent sweepers share the work). What is swept:
 - authorization codes ``code_retention`` seconds after their expiry (a replay of a code is
   recognised, and its tokens revoked, until then);
 - the encrypted refresh successor of rows whose grace window has closed (redacted: the
-  column is set to NULL, the row stays for reuse detection).
+  column is set to NULL, the row stays for reuse detection);
+- cached Client ID Metadata Documents whose cache lifetime has ended;
+- dynamically registered clients whose client secret has expired (they can no longer
+  authenticate). A client whose secret never expires, and a public client, is never swept:
+  only RFC 7592 delete (or the host) removes it.
 
 Refresh-family tombstones are never swept: a revoked family stays revoked.
 """
@@ -24,9 +28,11 @@ from .engine import check_dialect
 from .memory import DEFAULT_CODE_RETENTION
 from .tables import (
     authorization_codes,
+    client_id_metadata,
     dpop_nonces,
     pushed_requests,
     refresh_tokens,
+    registered_clients,
     replays,
     revoked_access_tokens,
 )
@@ -42,6 +48,10 @@ _EXPIRING: tuple[tuple[str, Table], ...] = (
     ("replay", replays),
     ("requests", pushed_requests),
     ("revoked_access_tokens", revoked_access_tokens),
+    ("client_id_metadata", client_id_metadata),
+    # expires_at is NULL for a secret that never expires (and for a public client): NULL < x
+    # is never true, so those rows stay.
+    ("registered_clients", registered_clients),
 )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "TABLE_PREFIX",
     "VERSION_TABLE",
     "authorization_codes",
+    "client_id_metadata",
     "dpop_nonces",
     "include_name",
     "include_object",
@@ -38,6 +39,7 @@ __all__ = [
     "pushed_requests",
     "refresh_family_revocations",
     "refresh_tokens",
+    "registered_clients",
     "replays",
     "revoked_access_tokens",
 ]
@@ -58,6 +60,7 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 _HASH = 64  # hash_secret() is 43 characters; room for another digest later
 _ID = 255
+_URL = 2048  # core.outbound.MAX_URL_LENGTH
 
 authorization_codes = Table(
     "attesto_authorization_codes",
@@ -138,6 +141,32 @@ revoked_access_tokens = Table(
     Column("expires_at", BigInteger, nullable=False),
     Index(None, "expires_at"),
 )
+
+registered_clients = Table(
+    "attesto_registered_clients",
+    metadata,
+    Column("client_id", String(_ID), primary_key=True),
+    Column("client_metadata", JSON, nullable=False),
+    Column("secret_hash", String(_HASH), nullable=True),
+    Column("registration_token_hash", String(_HASH), nullable=False),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Index(None, "expires_at"),
+)
+"""Dynamically registered clients (RFC 7591): the client's metadata and the hashes of its
+secret and registration access token. ``expires_at`` is when the client secret expires
+(``NULL``: never, RFC 7591 §3.2.1 ``client_secret_expires_at`` 0); sweeping deletes a client
+only after that, when it can no longer authenticate."""
+
+client_id_metadata = Table(
+    "attesto_client_id_metadata",
+    metadata,
+    Column("url", String(_URL), primary_key=True),
+    Column("document", JSON, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index(None, "expires_at"),
+)
+"""The shared cache of Client ID Metadata Documents, keyed by their URL (the client_id)."""
 
 
 def _is_attesto(name: str | None) -> bool:

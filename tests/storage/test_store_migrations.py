@@ -58,7 +58,7 @@ def _diff(engine: Engine) -> list[object]:
 def test_upgrade_creates_the_tables_the_models_describe(db_url: str, engine: Engine) -> None:
     assert current(db_url) is None
     attesto_upgrade(db_url)
-    assert current(db_url) == "attesto_0001"
+    assert current(db_url) == "attesto_0002"
     assert _tables(engine) == ATTESTO_TABLES | {VERSION_TABLE}
     assert _diff(engine) == []
 
@@ -72,10 +72,38 @@ def test_downgrade_to_base_drops_every_attesto_table(db_url: str, engine: Engine
     assert _diff(engine) == []
 
 
+CLIENT_TABLES = {"attesto_registered_clients", "attesto_client_id_metadata"}
+
+
+def test_0002_adds_the_client_tables_to_a_0001_database(db_url: str, engine: Engine) -> None:
+    """A deployment at 0001 (with rows) upgrades to 0002, and 0002 goes back down to 0001
+    without touching the 0001 tables."""
+    attesto_upgrade(db_url, "attesto_0001")
+    assert _tables(engine) == (ATTESTO_TABLES - CLIENT_TABLES) | {VERSION_TABLE}
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO attesto_replays (key, expires_at) VALUES ('k', 1)"))
+    attesto_upgrade(db_url)
+    assert current(db_url) == "attesto_0002"
+    assert _tables(engine) == ATTESTO_TABLES | {VERSION_TABLE}
+    assert _diff(engine) == []
+    indexes = {
+        name: {ix["name"] for ix in inspect(engine).get_indexes(name)} for name in CLIENT_TABLES
+    }
+    assert indexes == {
+        "attesto_registered_clients": {"ix_attesto_registered_clients_expires_at"},
+        "attesto_client_id_metadata": {"ix_attesto_client_id_metadata_expires_at"},
+    }
+    downgrade(db_url, "attesto_0001")
+    assert current(db_url) == "attesto_0001"
+    assert _tables(engine) == (ATTESTO_TABLES - CLIENT_TABLES) | {VERSION_TABLE}
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT key FROM attesto_replays")).scalar() == "k"
+
+
 def test_upgrade_is_idempotent(db_url: str) -> None:
     attesto_upgrade(db_url)
     attesto_upgrade(db_url)
-    assert current(db_url) == "attesto_0001"
+    assert current(db_url) == "attesto_0002"
 
 
 def test_migrations_are_found_in_the_checkout() -> None:
@@ -105,7 +133,7 @@ def test_alembic_command_line_with_an_attesto_section(db_url: str, engine: Engin
     """``alembic -n attesto upgrade head``, the ini section a host adds (D20)."""
     ini = migrations_path() / "alembic.ini"
     alembic_main(["-c", str(ini), "-n", "attesto", "-x", f"url={db_url}", "upgrade", "head"])
-    assert current(db_url) == "attesto_0001"
+    assert current(db_url) == "attesto_0002"
     alembic_main(["-c", str(ini), "-n", "attesto", "-x", f"url={db_url}", "downgrade", "base"])
     assert current(db_url) is None
 
@@ -200,7 +228,7 @@ def test_host_runs_its_lineage_and_attestos_side_by_side_d20(
     with engine.connect() as connection:
         host = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     assert host == "host_0001"
-    assert current(db_url) == "attesto_0001"
+    assert current(db_url) == "attesto_0002"
     # Each lineage downgrades alone.
     alembic_main(["-c", ini, "-n", "attesto", "downgrade", "base"])
     assert "widgets" in _tables(engine)
@@ -247,4 +275,4 @@ def test_host_merging_the_attesto_lineage_by_branch_label(
     alembic_main(["-c", ini, "upgrade", "heads"])
     with engine.connect() as connection:
         heads = set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
-    assert heads == {"host_0001", "attesto_0001"}
+    assert heads == {"host_0001", "attesto_0002"}

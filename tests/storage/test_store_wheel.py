@@ -105,7 +105,7 @@ def test_installed_wheel_migrates_without_the_checkout(venv_python: Path, tmp_pa
         """
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    assert _run(venv_python, "-c", script, cwd=tmp_path, env=env).strip() == "attesto_0001"
+    assert _run(venv_python, "-c", script, cwd=tmp_path, env=env).strip() == "attesto_0002"
 
 
 def test_installed_wheel_runs_alembic_with_the_attesto_section_d20(
@@ -120,4 +120,4 @@ def test_installed_wheel_runs_alembic_with_the_attesto_section_d20(
     )
     _run(venv_python, "-m", "alembic", "-n", "attesto", "upgrade", "head", cwd=tmp_path)
     out = _run(venv_python, "-m", "alembic", "-n", "attesto", "current", cwd=tmp_path)
-    assert "attesto_0001" in out
+    assert "attesto_0002" in out
