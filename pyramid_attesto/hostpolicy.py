@@ -32,6 +32,13 @@ setting / directive                Protocol                                     
 resolver``                         SubjectResolver`                              jwt-bearer
 ``attesto.assertion_policy``       :class:`~pyramid_attesto.core.jwt_bearer.      no
 ``set_attesto_assertion_policy``   AssertionPolicy`
+``attesto.refresh_token_policy``   :class:`~pyramid_attesto.core.issuance.        no (the
+``set_attesto_refresh_token_       RefreshTokenPolicy`                           default)
+policy``
+``attesto.client_resource_         :class:`~pyramid_attesto.core.issuance.       no
+policy``                           ClientResourcePolicy`
+``set_attesto_client_resource_
+policy``
 =================================  ============================================  ==========
 """
 
@@ -57,6 +64,7 @@ from .core.host import (
     PrincipalStore,
     ScopePolicy,
 )
+from .core.issuance import ClientResourcePolicy, RefreshTokenPolicy
 from .core.jwt_bearer import AssertionPolicy, SubjectResolver
 from .core.registration import MemoryRegistrationStore, RegistrationGate, RegistrationStore
 from .core.scopes import ScopeCatalog
@@ -78,6 +86,9 @@ HOST_OBJECTS: Mapping[str, type] = {
     "exchange_policy": ExchangePolicy,
     "assertion_subject_resolver": SubjectResolver,
     "assertion_policy": AssertionPolicy,
+    # -- issuance decisions (core.issuance) ---------------------------------------------------
+    "refresh_token_policy": RefreshTokenPolicy,
+    "client_resource_policy": ClientResourcePolicy,
 }
 """Each host object's name (``attesto.<name>``, ``set_attesto_<name>``) and Protocol."""
 
@@ -97,6 +108,8 @@ class HostPolicy:
     exchange_policy: ExchangePolicy | None = None
     assertion_subject_resolver: SubjectResolver | None = None
     assertion_policy: AssertionPolicy | None = None
+    refresh_token_policy: RefreshTokenPolicy | None = None
+    client_resource_policy: ClientResourcePolicy | None = None
 
 
 def _methods(protocol: type) -> list[str]:

@@ -79,6 +79,7 @@ from .core.resource import ResourcePolicy, ResourceVerifier
 from .core.scopes import ScopeCatalog, is_scope_token
 from .core.stores import ReplayStore, RevokedAccessTokenStore
 from .core.tokens import AccessTokenVerifier
+from .errorhooks import install_response_hooks
 from .jwks_client import Fetcher, RemoteJWKS
 from .policy import RESOURCE_SERVER_KEY, AttestoSecurityPolicy, ResourceServer, resource_server
 from .request import RequestAdapter
@@ -485,3 +486,5 @@ def includeme(config: Any) -> None:
     config.action(("attesto", "resource_policy"), install_policy, order=PHASE2_CONFIG + 1)
     # After the directives and the authorization server's setup (its keystore and clock).
     config.action(("attesto", "resource_server"), build, order=_AS_SETUP_ORDER + 1)
+    # attesto.send_error / attesto.www_authenticate shape the challenges (DESIGN.md D24).
+    install_response_hooks(config, order=_AS_SETUP_ORDER)

@@ -332,6 +332,30 @@ SETTINGS: Mapping[str, Setting] = {
     "assertion_policy": Setting(
         _str, None, help="The AssertionPolicy (dotted name) deciding each jwt-bearer grant."
     ),
+    # -- issuance decisions and response hooks (issue 5) ---------------------------------------
+    "refresh_token_policy": Setting(
+        _str,
+        None,
+        help="The RefreshTokenPolicy (dotted name) deciding when a refresh token is issued; "
+        "default: registered for refresh_token, or offline_access granted.",
+    ),
+    "client_resource_policy": Setting(
+        _str,
+        None,
+        help="The ClientResourcePolicy (dotted name) narrowing attesto.resources per client.",
+    ),
+    "send_error": Setting(
+        _str,
+        None,
+        help="Dotted name of send_error(request, error, body) -> body | ErrorEnvelope: the "
+        "envelope of every attesto JSON error response.",
+    ),
+    "www_authenticate": Setting(
+        _str,
+        None,
+        help="Dotted name of www_authenticate(request, challenges, error) -> challenges: adds "
+        "or alters challenge parameters (realm, ...).",
+    ),
     # -- resource server (pyramid_attesto.resource, policy.py) --------------------------------
     "resource": Setting(
         _absolute_urls,
@@ -462,6 +486,10 @@ class AttestoSettings:
     jwt_bearer_issuers: tuple[TrustedIssuer, ...] = ()
     assertion_subject_resolver: str | None = None
     assertion_policy: str | None = None
+    refresh_token_policy: str | None = None
+    client_resource_policy: str | None = None
+    send_error: str | None = None
+    www_authenticate: str | None = None
     # -- resource server --------------------------------------------------------------------
     resource: tuple[str, ...] = ()
     jwks_uri: str | None = None
