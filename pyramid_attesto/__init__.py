@@ -49,7 +49,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from .core.clock import Clock
 from .core.keys import Keystore
 from .errorhooks import install_response_hooks
-from .hostpolicy import HOST_OBJECTS, emit, resolve_host_policy
+from .hostpolicy import HOST_OBJECTS, callback_settings, emit, resolve_host_policy
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
 from .server import ENDPOINTS, EXTRA_ROUTES, IAuthorizationServer, build_server
 from .settings import SETTINGS, parse_settings
@@ -220,6 +220,7 @@ def includeme(config: Any) -> None:
             overrides,
             scopes_supported=parsed.scopes_supported,
             package=config.package,
+            callbacks=callback_settings(settings),
         )
         stores = make_store_factory(parsed, runtime.clock)
         registry = config.registry

@@ -86,7 +86,7 @@ from .request import RequestAdapter
 from .responses import json_response
 from .runtime import IAttesto, resolve_keystore
 from .server import IAuthorizationServer
-from .settings import PREFIX, SETTINGS, AttestoSettings, _validate_issuer
+from .settings import PREFIX, SETTINGS, AttestoSettings, _validate_issuer, is_known_key
 
 __all__ = ["build_resource_server", "includeme", "parse_resource_settings"]
 
@@ -112,9 +112,7 @@ def parse_resource_settings(
     """Parse the ``attesto.*`` settings of a resource server (another required set than the
     authorization server's: ``resource`` and one key source instead of a signing keystore).
     ``keystore`` is ``""`` when keys come from ``jwks_uri`` or a shared keystore."""
-    unknown = sorted(
-        k for k in settings if k.startswith(PREFIX) and k[len(PREFIX) :] not in SETTINGS
-    )
+    unknown = sorted(k for k in settings if not is_known_key(k))
     if unknown:
         raise ConfigurationError(f"unknown setting {unknown[0]} (see the configuration reference)")
     values: dict[str, Any] = {}

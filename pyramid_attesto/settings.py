@@ -22,8 +22,9 @@ from pyramid.settings import aslist
 
 from .core.errors import ConfigurationError
 from .core.jwt_bearer import TrustedIssuer
+from .hostpolicy import is_callback_key
 
-__all__ = ["PREFIX", "SETTINGS", "AttestoSettings", "Setting", "parse_settings"]
+__all__ = ["PREFIX", "SETTINGS", "AttestoSettings", "Setting", "is_known_key", "parse_settings"]
 
 PREFIX = "attesto."
 _TRUE = frozenset({"true", "yes", "on", "1", "t", "y"})
@@ -541,11 +542,18 @@ def _validate_issuer(issuer: str, require_https: bool) -> None:
     )
 
 
+def is_known_key(key: str) -> bool:
+    """Whether ``key`` is not an ``attesto.*`` key, is in :data:`SETTINGS`, or names a flat
+    callback of a host object (``attesto.client_store.load_client``, resolved by
+    :mod:`pyramid_attesto.hostpolicy`)."""
+    if not key.startswith(PREFIX):
+        return True
+    return key[len(PREFIX) :] in SETTINGS or is_callback_key(key)
+
+
 def parse_settings(settings: Mapping[str, object]) -> AttestoSettings:
     """Parse and validate every ``attesto.*`` key of ``settings`` (other keys are ignored)."""
-    unknown = sorted(
-        k for k in settings if k.startswith(PREFIX) and k[len(PREFIX) :] not in SETTINGS
-    )
+    unknown = sorted(k for k in settings if not is_known_key(k))
     if unknown:
         raise ConfigurationError(f"unknown setting {unknown[0]} (see the configuration reference)")
     values: dict[str, Any] = {}
