@@ -289,3 +289,10 @@ def test_resource_server_settings_name_the_hooks(tmp_path: Any) -> None:
     res = app.get("/api/reports", headers={"Authorization": "Bearer a.b.c"}, status=401)
     assert res.json == {"failure": "invalid_token", "status": 401}
     assert res.headers["WWW-Authenticate"].startswith('Bearer realm="api"')
+
+
+def test_par_error_in_custom_envelope_rfc9126_2_3() -> None:
+    app = _app(set_attesto_consent_policy=Consent())
+    form = {"response_type": "code", "client_id": "pub", "redirect_uri": "http://127.0.0.1/cb"}
+    res = app.post("/oauth/par", {**form, "request_uri": "urn:x"}, status=400)
+    _assert_envelope(res, "invalid_request", 400)
