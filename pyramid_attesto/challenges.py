@@ -24,12 +24,14 @@ every other denial. Error responses carry an RFC 6749 §5.2 JSON body and
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pyramid.security import Denied
+from pyramid.threadlocal import get_current_request
 
 from .core.errors import (
     InsufficientScope,
@@ -40,7 +42,7 @@ from .core.errors import (
     OAuthError,
     UseDPoPNonce,
 )
-from .responses import json_response
+from .responses import json_response, oauth_error_response, response_hooks
 
 if TYPE_CHECKING:
     from pyramid.response import Response
@@ -52,12 +54,16 @@ __all__ = [
     "Challenge",
     "ChallengeOptions",
     "Scheme",
+    "WWWAuthenticate",
     "build_challenges",
     "challenge_response",
     "forbidden_view",
     "quote",
     "render_challenges",
+    "www_authenticate",
 ]
+
+logger = logging.getLogger("pyramid_attesto")
 
 Scheme = Literal["Bearer", "DPoP"]
 
@@ -247,21 +253,75 @@ def challenge_body(denied: AttestoDenied) -> Mapping[str, Any]:
     return body
 
 
-def challenge_response(denied: AttestoDenied, options: ChallengeOptions) -> Response:
+class WWWAuthenticate(Protocol):
+    """``attesto.www_authenticate``: adds or alters challenge parameters.
+
+    Called with the Pyramid request, the challenges attesto answers with (a tuple of
+    :class:`Challenge`, in order) and the :class:`~pyramid_attesto.core.errors.OAuthError`
+    (``None`` for a request without credentials); returns the challenges to send. Used for
+    the resource server's and UserInfo's challenges (RFC 6750 §3, RFC 9449 §7) and for the
+    registration endpoints' ``Bearer`` challenge (RFC 7591, RFC 7592). For example, a realm
+    on every challenge::
+
+        def www_authenticate(request, challenges, error):
+            return [Challenge(c.scheme, (("realm", "api"), *c.params)) for c in challenges]
+
+    Keep the schemes and the ``error`` parameter: clients act on them (a ``DPoP``
+    ``use_dpop_nonce`` challenge is how a client learns to retry). A hook that raises or
+    returns something that cannot be sent is logged and attesto's challenges are sent.
+    """
+
+    def __call__(
+        self, request: Any, challenges: tuple[Challenge, ...], error: OAuthError | None
+    ) -> Sequence[Challenge]: ...
+
+
+def www_authenticate(
+    request: Any, challenges: Sequence[Challenge], error: OAuthError | None
+) -> str:
+    """The ``WWW-Authenticate`` value of ``challenges``, after the host's
+    ``attesto.www_authenticate`` hook (if any)."""
+    default = render_challenges(challenges)
+    hook = response_hooks(request).www_authenticate
+    if hook is None:
+        return default
+    try:
+        altered = tuple(hook(request, tuple(challenges), error))
+        if not altered or not all(isinstance(c, Challenge) for c in altered):
+            raise TypeError("the hook must return one or more Challenge values")
+        return render_challenges(altered)
+    except Exception:
+        logger.exception("pyramid_attesto: attesto.www_authenticate failed; sending ours")
+        return default
+
+
+def challenge_response(
+    denied: AttestoDenied, options: ChallengeOptions, request: Any = None
+) -> Response:
     """The complete response to a denial: status, ``WWW-Authenticate``, headers, JSON body.
 
     An error that is not a resource-access error (``temporarily_unavailable`` when the
     authorization server's keys cannot be fetched, a full store) is answered with its own
     status and JSON body and no challenge: there is nothing the client could do differently.
+    The body goes through the host's ``attesto.send_error`` envelope, the challenge through
+    its ``attesto.www_authenticate`` hook (:mod:`pyramid_attesto.responses`).
     """
-    if denied.error is not None and not isinstance(denied.error, RESOURCE_ERRORS):
-        return json_response(
-            denied.error.to_dict(), status=denied.error.status, headers=denied.error.headers
-        )
-    headers = {"WWW-Authenticate": render_challenges(build_challenges(denied, options))}
-    if denied.error is not None:
-        headers.update(denied.error.headers)  # DPoP-Nonce travels here (RFC 9449 §9)
-    return json_response(challenge_body(denied), status=denied.status, headers=headers)
+    if request is None:
+        request = get_current_request()
+    error = denied.error
+    if error is not None and not isinstance(error, RESOURCE_ERRORS):
+        return oauth_error_response(error, request, commit=False)
+    challenge = www_authenticate(request, build_challenges(denied, options), error)
+    if error is None:
+        return json_response({}, status=denied.status, headers={"WWW-Authenticate": challenge})
+    # DPoP-Nonce travels in error.headers (RFC 9449 §9).
+    return oauth_error_response(
+        error,
+        request,
+        body=challenge_body(denied),
+        headers={"WWW-Authenticate": challenge},
+        commit=False,
+    )
 
 
 class AttestoDenialPredicate:
@@ -289,4 +349,4 @@ def forbidden_view(exc: Any, request: Any) -> Response:
     from .policy import resource_server  # the policy module imports this one
 
     denied: AttestoDenied = exc.result
-    return challenge_response(denied, resource_server(request.registry).challenge_options)
+    return challenge_response(denied, resource_server(request.registry).challenge_options, request)

@@ -15,8 +15,11 @@ fetches), and one per host policy object (``config.set_attesto_client_store(stor
 ``set_attesto_principal_store``, ``set_attesto_scope_policy``, ``set_attesto_consent_policy``,
 ``set_attesto_claims_provider``, ``set_attesto_event_sink``, ``set_attesto_registration_store``,
 ``set_attesto_registration_gate``, ``set_attesto_exchange_policy``,
-``set_attesto_assertion_subject_resolver``, ``set_attesto_assertion_policy``: an object or a
-dotted name, see :mod:`pyramid_attesto.hostpolicy`); a directive wins over the setting.
+``set_attesto_assertion_subject_resolver``, ``set_attesto_assertion_policy``,
+``set_attesto_refresh_token_policy``, ``set_attesto_client_resource_policy``: an object or a
+dotted name, see :mod:`pyramid_attesto.hostpolicy`), and the response hooks
+``config.set_attesto_send_error(fn)`` and ``config.set_attesto_www_authenticate(fn)``
+(:mod:`pyramid_attesto.errorhooks`); a directive wins over the setting.
 
 Adds the routes, each named ``attesto.<endpoint>``:
 
@@ -45,7 +48,8 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .core.clock import Clock
 from .core.keys import Keystore
-from .hostpolicy import HOST_OBJECTS, emit, resolve_host_policy
+from .errorhooks import install_response_hooks
+from .hostpolicy import HOST_OBJECTS, callback_settings, emit, resolve_host_policy
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
 from .server import ENDPOINTS, EXTRA_ROUTES, IAuthorizationServer, build_server
 from .settings import SETTINGS, parse_settings
@@ -216,6 +220,7 @@ def includeme(config: Any) -> None:
             scopes_supported=parsed.scopes_supported,
             package=config.package,
             sql_registration_store=stores.registration_store,
+            callbacks=callback_settings(settings),
         )
         registry = config.registry
         server = build_server(
@@ -231,6 +236,8 @@ def includeme(config: Any) -> None:
         config.registry.registerUtility(server, IAuthorizationServer)
 
     config.action(("attesto", "setup"), setup, order=_ORDER)
+    # attesto.send_error / attesto.www_authenticate (DESIGN.md D24).
+    install_response_hooks(config, order=_ORDER)
     _wellknown_routes(config)
     _endpoint_routes(config, prefix)
     if "attesto.resource" in config.get_settings():

@@ -77,6 +77,7 @@ from .core.resource import ResourcePolicy, ResourceVerifier
 from .core.scopes import ScopeCatalog, is_scope_token
 from .core.stores import ReplayStore, RevokedAccessTokenStore
 from .core.tokens import AccessTokenVerifier
+from .errorhooks import install_response_hooks
 from .include import _ORDER as _AS_SETUP_ORDER
 from .include import _OVERRIDES, set_attesto_clock, set_attesto_keystore
 from .jwks_client import Fetcher, RemoteJWKS
@@ -85,7 +86,7 @@ from .request import RequestAdapter
 from .responses import json_response
 from .runtime import IAttesto, resolve_keystore
 from .server import IAuthorizationServer
-from .settings import PREFIX, SETTINGS, AttestoSettings, _validate_issuer
+from .settings import PREFIX, SETTINGS, AttestoSettings, _validate_issuer, is_known_key
 
 __all__ = ["build_resource_server", "includeme", "parse_resource_settings"]
 
@@ -111,9 +112,7 @@ def parse_resource_settings(
     """Parse the ``attesto.*`` settings of a resource server (another required set than the
     authorization server's: ``resource`` and one key source instead of a signing keystore).
     ``keystore`` is ``""`` when keys come from ``jwks_uri`` or a shared keystore."""
-    unknown = sorted(
-        k for k in settings if k.startswith(PREFIX) and k[len(PREFIX) :] not in SETTINGS
-    )
+    unknown = sorted(k for k in settings if not is_known_key(k))
     if unknown:
         raise ConfigurationError(f"unknown setting {unknown[0]} (see the configuration reference)")
     values: dict[str, Any] = {}
@@ -485,3 +484,5 @@ def includeme(config: Any) -> None:
     config.action(("attesto", "resource_policy"), install_policy, order=PHASE2_CONFIG + 1)
     # After the directives and the authorization server's setup (its keystore and clock).
     config.action(("attesto", "resource_server"), build, order=_AS_SETUP_ORDER + 1)
+    # attesto.send_error / attesto.www_authenticate shape the challenges (DESIGN.md D24).
+    install_response_hooks(config, order=_AS_SETUP_ORDER)

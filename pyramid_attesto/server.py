@@ -43,7 +43,7 @@ from .core.cimd import (
     MetadataDocumentResolver,
 )
 from .core.client_auth import ClientAuthPolicy
-from .core.clients import AUTH_METHODS, MTLS_METHODS, AuthMethod, ClientStore
+from .core.clients import AUTH_METHODS, MTLS_METHODS, AuthMethod, Client, ClientStore
 from .core.clock import Clock
 from .core.dpop import DEFAULT_ALGORITHMS, DPoPPolicy, DPoPVerifier, HMACNonces, NonceSource
 from .core.errors import ConfigurationError
@@ -301,7 +301,7 @@ def _authorize_endpoint(
         issuer=settings.issuer,
         scopes=ScopeCatalog.of(settings.scopes_supported),
         response_modes=frozenset({"query"}),
-        resources=resources,
+        **_resource_allow_list(resources, host),
         require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
     )
     validator = AuthorizationRequestValidator(policy, clients=host.client_store, clock=clock)
@@ -316,6 +316,19 @@ def _authorize_endpoint(
         scope_policy=host.scope_policy,
     )
     return AuthorizeEndpoint(service=service, consent=host.consent_policy)
+
+
+def _resource_allow_list(resources: frozenset[str], host: HostPolicy) -> dict[str, Any]:
+    """The authorization endpoint's RFC 8707 allow-list: ``attesto.resources``, narrowed per
+    client by the host's :class:`~pyramid_attesto.core.issuance.ClientResourcePolicy`."""
+    narrowing = host.client_resource_policy
+    if narrowing is None:
+        return {"resources": resources}
+
+    def allowed(client: Client, resource: str) -> bool:
+        return resource in resources and narrowing.allow_resource(client, resource) is True
+
+    return {"resources": frozenset(), "resource_allowed": allowed}
 
 
 def _extension_grants(settings: AttestoSettings) -> tuple[str, ...]:
@@ -441,6 +454,8 @@ def _token_endpoint(
         claims_provider=host.claims_provider,
         token_exchange=_token_exchange(settings, keystore, host, clock, policy, grant_types),
         jwt_bearer=_jwt_bearer(settings, host, policy, grant_types, key_sets),
+        refresh_policy=host.refresh_token_policy,
+        client_resource_policy=host.client_resource_policy,
     )
     verifier, nonces = _dpop(settings, clock)
     introspectors = frozenset(settings.introspection_clients)

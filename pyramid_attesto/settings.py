@@ -22,8 +22,9 @@ from pyramid.settings import aslist
 
 from .core.errors import ConfigurationError
 from .core.jwt_bearer import TrustedIssuer
+from .hostpolicy import is_callback_key
 
-__all__ = ["PREFIX", "SETTINGS", "AttestoSettings", "Setting", "parse_settings"]
+__all__ = ["PREFIX", "SETTINGS", "AttestoSettings", "Setting", "is_known_key", "parse_settings"]
 
 PREFIX = "attesto."
 _TRUE = frozenset({"true", "yes", "on", "1", "t", "y"})
@@ -333,6 +334,30 @@ SETTINGS: Mapping[str, Setting] = {
     "assertion_policy": Setting(
         _str, None, help="The AssertionPolicy (dotted name) deciding each jwt-bearer grant."
     ),
+    # -- issuance decisions and response hooks (issue 5) ---------------------------------------
+    "refresh_token_policy": Setting(
+        _str,
+        None,
+        help="The RefreshTokenPolicy (dotted name) deciding when a refresh token is issued; "
+        "default: registered for refresh_token, or offline_access granted.",
+    ),
+    "client_resource_policy": Setting(
+        _str,
+        None,
+        help="The ClientResourcePolicy (dotted name) narrowing attesto.resources per client.",
+    ),
+    "send_error": Setting(
+        _str,
+        None,
+        help="Dotted name of send_error(request, error, body) -> body | ErrorEnvelope: the "
+        "envelope of every attesto JSON error response.",
+    ),
+    "www_authenticate": Setting(
+        _str,
+        None,
+        help="Dotted name of www_authenticate(request, challenges, error) -> challenges: adds "
+        "or alters challenge parameters (realm, ...).",
+    ),
     # -- resource server (pyramid_attesto.resource, policy.py) --------------------------------
     "resource": Setting(
         _absolute_urls,
@@ -463,6 +488,10 @@ class AttestoSettings:
     jwt_bearer_issuers: tuple[TrustedIssuer, ...] = ()
     assertion_subject_resolver: str | None = None
     assertion_policy: str | None = None
+    refresh_token_policy: str | None = None
+    client_resource_policy: str | None = None
+    send_error: str | None = None
+    www_authenticate: str | None = None
     # -- resource server --------------------------------------------------------------------
     resource: tuple[str, ...] = ()
     jwks_uri: str | None = None
@@ -514,11 +543,18 @@ def _validate_issuer(issuer: str, require_https: bool) -> None:
     )
 
 
+def is_known_key(key: str) -> bool:
+    """Whether ``key`` is not an ``attesto.*`` key, is in :data:`SETTINGS`, or names a flat
+    callback of a host object (``attesto.client_store.load_client``, resolved by
+    :mod:`pyramid_attesto.hostpolicy`)."""
+    if not key.startswith(PREFIX):
+        return True
+    return key[len(PREFIX) :] in SETTINGS or is_callback_key(key)
+
+
 def parse_settings(settings: Mapping[str, object]) -> AttestoSettings:
     """Parse and validate every ``attesto.*`` key of ``settings`` (other keys are ignored)."""
-    unknown = sorted(
-        k for k in settings if k.startswith(PREFIX) and k[len(PREFIX) :] not in SETTINGS
-    )
+    unknown = sorted(k for k in settings if not is_known_key(k))
     if unknown:
         raise ConfigurationError(f"unknown setting {unknown[0]} (see the configuration reference)")
     values: dict[str, Any] = {}

@@ -56,11 +56,12 @@ from .errors import (
 )
 from .host import ClaimsProvider, Event, EventName, PrincipalStore, ScopePolicy
 from .idtoken import IDTokenClaims, IDTokenMinter
+from .issuance import ClientResourcePolicy, DefaultRefreshTokenPolicy, RefreshTokenPolicy
 from .jwt_bearer import GRANT_TYPE as JWT_BEARER
 from .jwt_bearer import JWTBearerConfig, JWTBearerGrant, jwt_bearer_grant
 from .pkce import verify as verify_pkce
 from .scopes import ScopeCatalog, format_scope, is_scope_token, narrow, parse_scope
-from .secret import generate_secret
+from .secret import constant_time_equals, generate_secret
 from .stores import (
     CodeRefused,
     CodeReused,
@@ -188,7 +189,11 @@ class TokenService:
         claims_provider: ClaimsProvider | None = None,
         token_exchange: TokenExchangeConfig | None = None,
         jwt_bearer: JWTBearerConfig | None = None,
+        refresh_policy: RefreshTokenPolicy | None = None,
+        client_resource_policy: ClientResourcePolicy | None = None,
     ) -> None:
+        self._refresh_policy = refresh_policy or DefaultRefreshTokenPolicy()
+        self._client_resource_policy = client_resource_policy
         self._claims = claims_provider
         self._token_exchange = token_exchange
         self._jwt_bearer = jwt_bearer
@@ -286,8 +291,27 @@ class TokenService:
             raise InvalidScope("the scope policy granted more than requested", reason="policy")
         return tuple(dict.fromkeys(granted))
 
-    def _resource(self, form: Mapping[str, Sequence[str]], granted: tuple[str, ...] = ()) -> str:
-        """The audience of the access token (RFC 8707 §2, D11)."""
+    def _resource(self, request: TokenRequest, granted: tuple[str, ...] = ()) -> str:
+        """The audience of the access token (RFC 8707 §2, D11); a resource indicator (sent or
+        carried by the grant) must also be allowed to this client by the host's
+        :class:`~.issuance.ClientResourcePolicy`."""
+        resource = self._indicated_resource(request.form, granted)
+        if resource is None:
+            return self.policy.default_resource or self.policy.issuer
+        policy = self._client_resource_policy
+        if (
+            policy is not None
+            and policy.allow_resource(request.client.client, resource) is not True
+        ):
+            raise InvalidTarget(
+                "the client may not obtain tokens for this resource",
+                reason="resource_not_allowed",
+            )
+        return resource
+
+    def _indicated_resource(
+        self, form: Mapping[str, Sequence[str]], granted: tuple[str, ...]
+    ) -> str | None:
         values = tuple(dict.fromkeys(form.get("resource") or ()))
         if len(values) > 1:
             raise InvalidTarget(
@@ -308,7 +332,7 @@ class TokenService:
             return resource
         if len(granted) == 1:
             return granted[0]
-        return self.policy.default_resource or self.policy.issuer
+        return None
 
     def _dpop(self, request: TokenRequest, bound_jkt: str | None) -> DPoPProof | None:
         proof = request.dpop
@@ -405,7 +429,7 @@ class TokenService:
                 "client_credentials is for confidential clients only", reason="public_client"
             )
         scopes = self._grant_scope(request, self._requested_scope(request), None)
-        audience = self._resource(request.form)
+        audience = self._resource(request)
         proof = self._dpop(request, None)
         self._claim(proof, stores)
         token = self._mint(
@@ -462,7 +486,7 @@ class TokenService:
             raise InvalidGrant("redirect_uri does not match", reason="redirect_uri_mismatch")
         verify_pkce(verifier, entry.code_challenge)
         self._check_principal(entry.subject)
-        audience = self._resource(form, entry.resource)
+        audience = self._resource(request, entry.resource)
         proof = self._dpop(request, entry.dpop_jkt)
         self._claim(proof, stores)
         token = self._mint(
@@ -477,13 +501,14 @@ class TokenService:
         )
         body = self._response(token, entry.scope, proof)
         family_id = None
-        if self._issues_refresh(request, entry.scope):
+        if self._issues_refresh(request, entry.scope, entry.subject):
             grant = RefreshGrant(
                 client_id=request.client.client_id,
                 subject=entry.subject,
                 scope=entry.scope,
                 resource=entry.resource or (audience,),
                 dpop_jkt=self._refresh_binding(request, proof),
+                x5t_s256=self._refresh_certificate(request, proof),
                 auth_time=entry.auth_time,
                 acr=entry.acr,
             )
@@ -534,11 +559,44 @@ class TokenService:
         if principal is None or not principal.active:
             raise InvalidGrant("the resource owner is no longer active", reason="principal")
 
-    def _issues_refresh(self, request: TokenRequest, scopes: tuple[str, ...]) -> bool:
-        # Not only on offline_access: a client registered for refresh_token gets one too.
+    def _issues_refresh(self, request: TokenRequest, scopes: tuple[str, ...], subject: str) -> bool:
+        # The host decides (default: registered for refresh_token, or offline_access granted).
         if "refresh_token" not in self.policy.grant_types:
             return False
-        return "refresh_token" in request.client.client.grant_types or "offline_access" in scopes
+        return (
+            self._refresh_policy.issue_refresh_token(
+                request.client.client, scopes, subject=subject, grant_type="authorization_code"
+            )
+            is True
+        )
+
+    @staticmethod
+    def _refresh_certificate(request: TokenRequest, proof: DPoPProof | None) -> str | None:
+        # RFC 8705 §4: a public client's refresh token is bound to the certificate its access
+        # token is bound to (_cnf). A confidential client's is bound to its client
+        # authentication (RFC 6749 §6, RFC 8705 §7.1), so it carries no certificate binding.
+        client = request.client.client
+        if proof is None and client.public and client.tls_client_certificate_bound_access_tokens:
+            return request.certificate_thumbprint
+        return None
+
+    @staticmethod
+    def _check_certificate(request: TokenRequest, bound: str | None) -> None:
+        """RFC 8705 §4: a refresh token bound to a certificate is accepted only over a mutual
+        TLS connection made with that certificate."""
+        if bound is None:
+            return
+        presented = request.certificate_thumbprint
+        if presented is None:
+            raise InvalidGrant(
+                "the refresh token is bound to a TLS client certificate: present it",
+                reason="certificate_missing",
+            )
+        if not constant_time_equals(presented, bound):
+            raise InvalidGrant(
+                "the refresh token is bound to another TLS client certificate",
+                reason="certificate_mismatch",
+            )
 
     def _refresh_binding(self, request: TokenRequest, proof: DPoPProof | None) -> str | None:
         # RFC 9449 §5: refresh tokens of public clients are bound to the DPoP key.
@@ -681,8 +739,9 @@ class TokenService:
         if grant.client_id != request.client.client_id:
             raise InvalidGrant("the refresh token belongs to another client", reason="client")
         scopes = narrow(grant.scope, requested or None, self.policy.catalog)
-        audience = self._resource(form, grant.resource)
+        audience = self._resource(request, grant.resource)
         self._check_principal(grant.subject)
+        self._check_certificate(request, grant.x5t_s256)
         proof = self._dpop(request, grant.dpop_jkt)
         self._claim(proof, stores)
         now = int(self._clock.now())

@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl
 from pyramid.httpexceptions import HTTPException
 from pyramid.response import Response
 
-from pyramid_attesto.core.errors import InvalidRequest
+from pyramid_attesto.core.errors import InvalidRequest, ServerError, TemporarilyUnavailable
 from pyramid_attesto.request import RequestAdapter
-from pyramid_attesto.responses import json_response
+from pyramid_attesto.responses import oauth_error_response
 
 logger = logging.getLogger("pyramid_attesto")
 
@@ -44,13 +44,10 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 def method_not_allowed(allowed: Sequence[str]) -> Response:
     """``405`` with ``Allow`` (RFC 9110 §15.5.6) and an RFC 6749 §5.2 body."""
     methods = ", ".join(allowed)
-    response = json_response(
-        {"error": "invalid_request", "error_description": f"this endpoint accepts {methods}"},
-        status=405,
-        headers={"Allow": methods},
+    error = InvalidRequest(
+        f"this endpoint accepts {methods}", reason="method", status=405, headers={"Allow": methods}
     )
-    response.headers["x-tm"] = "commit"
-    return response
+    return oauth_error_response(error)
 
 
 def check_https(request: Any, adapter: RequestAdapter, require_https: bool) -> None:
@@ -102,14 +99,10 @@ def database_error_view(exc: Exception, request: Any) -> Response:
     (pyramid_tm aborts when an exception view renders) and the client gets a clean ``503``
     JSON error (``temporarily_unavailable``, RFC 6749 §5.2 style) without details."""
     logger.error("pyramid_attesto: database failure at %s", request.path, exc_info=exc)
-    return json_response(
-        {
-            "error": "temporarily_unavailable",
-            "error_description": "the service is temporarily unavailable",
-        },
-        status=503,
-        headers={"Retry-After": "1"},
+    error = TemporarilyUnavailable(
+        "the service is temporarily unavailable", reason="database", headers={"Retry-After": "1"}
     )
+    return oauth_error_response(error, request, commit=False)
 
 
 def unexpected_error_view(exc: Exception, request: Any) -> Response:
@@ -120,10 +113,8 @@ def unexpected_error_view(exc: Exception, request: Any) -> Response:
     if isinstance(exc, HTTPException):
         return exc
     logger.error("pyramid_attesto: unexpected error at %s", request.path, exc_info=exc)
-    return json_response(
-        {"error": "server_error", "error_description": "the server could not answer"},
-        status=500,
-    )
+    error = ServerError("the server could not answer", reason="unexpected")
+    return oauth_error_response(error, request, commit=False)
 
 
 CORS_HEADERS = {

@@ -19,6 +19,7 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.response import Response
 
+from pyramid_attesto.challenges import Challenge, www_authenticate
 from pyramid_attesto.core.errors import InvalidClientMetadata, InvalidRequest, OAuthError
 from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
 from pyramid_attesto.server import AuthorizationServer, get_server
@@ -79,15 +80,16 @@ def _remote_addr(request: Any, server: AuthorizationServer) -> str | None:
     return str(peer) if peer is not None else None
 
 
-def _error(error: OAuthError) -> Response:
-    response = oauth_error_response(error)
+def _error(request: Any, error: OAuthError) -> Response:
+    headers = {}
     if error.status == 401:
         # RFC 6750 §3: the registration endpoints are protected by Bearer tokens.
-        challenge = f'Bearer error="{error.error}"'
+        params = [("error", error.error)]
         if error.description:
-            challenge += f', error_description="{error.description}"'
-        response.headers["WWW-Authenticate"] = challenge
-    return response
+            params.append(("error_description", error.description))
+        challenge = Challenge("Bearer", tuple(params))
+        headers["WWW-Authenticate"] = www_authenticate(request, (challenge,), error)
+    return oauth_error_response(error, request, headers=headers)
 
 
 def _preflight(methods: str) -> Response:
@@ -121,7 +123,7 @@ def registration_view(request: Any) -> Response:
             body, initial_access_token=token, remote_addr=_remote_addr(request, server)
         )
     except OAuthError as error:
-        return with_cors(_error(error))
+        return with_cors(_error(request, error))
     return with_cors(json_response(answer, status=201))
 
 
@@ -143,7 +145,7 @@ def registration_client_view(request: Any) -> Response:
             return with_cors(json_response(service.read(client_id, token)))
         service.delete(client_id, token)
     except OAuthError as error:
-        return with_cors(_error(error))
+        return with_cors(_error(request, error))
     response = Response(status=204)
     response.headers.update(NO_STORE)
     response.headers["x-tm"] = "commit"

@@ -109,7 +109,7 @@ def _token(request: Any, server: AuthorizationServer, endpoint: TokenEndpoint) -
     except OAuthError as error:
         if client is None:  # the grant emits its own denials once the client is known
             server.emit(Event("token_denied", result="failure", reason=error.reason or error.error))
-        return oauth_error_response(error)
+        return oauth_error_response(error, request)
     response = json_response(body)
     if endpoint.nonces is not None:
         response.headers["DPoP-Nonce"] = endpoint.nonces.issue()
@@ -147,7 +147,7 @@ def _revoke(request: Any) -> Response:
         client = authenticate(request, server, endpoint, form, "revocation")
         endpoint.admin.revoke(form, client, request.attesto_stores)
     except OAuthError as error:
-        return oauth_error_response(error)
+        return oauth_error_response(error, request)
     response = Response(status=200, body=b"")
     response.headers.update(NO_STORE)
     return response
@@ -166,7 +166,7 @@ def introspection_view(request: Any) -> Response:
         client = authenticate(request, server, endpoint, form, "introspection")
         body = endpoint.admin.introspect(form, client, request.attesto_stores)
     except OAuthError as error:
-        return oauth_error_response(error)
+        return oauth_error_response(error, request)
     if accepts_jwt_response(request.headers.get("Accept")):
         jwt = endpoint.introspection_jwt.encode(body, audience=client.client_id)
         response = Response(

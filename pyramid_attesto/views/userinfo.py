@@ -30,8 +30,8 @@ from pyramid_attesto.views._http import check_https, method_not_allowed
 __all__ = ["userinfo_view"]
 
 
-def _deny(error: OAuthError | None, options: ChallengeOptions, **kw: Any) -> Response:
-    response = challenge_response(AttestoDenied(error, **kw), options)
+def _deny(request: Any, error: OAuthError | None, options: ChallengeOptions, **kw: Any) -> Response:
+    response = challenge_response(AttestoDenied(error, **kw), options, request)
     response.headers["x-tm"] = "commit"
     return response
 
@@ -49,9 +49,9 @@ def userinfo_view(request: Any) -> Response:
         header = request.headers.get("Authorization")
         credential = parse_authorization(header) if header else None
     except OAuthError as error:
-        return oauth_error_response(error)
+        return oauth_error_response(error, request)
     if credential is None:
-        return _deny(None, options)
+        return _deny(request, None, options)
     verifier = ResourceVerifier(
         tokens=endpoint.tokens,
         dpop=endpoint.dpop,
@@ -69,20 +69,20 @@ def userinfo_view(request: Any) -> Response:
         )
     )
     if isinstance(result, Refusal):
-        return _deny(result.error, options, scheme=result.scheme)
+        return _deny(request, result.error, options, scheme=result.scheme)
     token = result.token
     if "openid" not in token.scopes:
         missing = InsufficientScope("the access token lacks the openid scope", scope="openid")
-        return _deny(missing, options, scheme=result.scheme, required_scopes=("openid",))
+        return _deny(request, missing, options, scheme=result.scheme, required_scopes=("openid",))
     if token.principal_kind not in (None, "user"):
         not_user = InvalidToken("the access token has no user", reason="not_a_user")
-        return _deny(not_user, options, scheme=result.scheme)
+        return _deny(request, not_user, options, scheme=result.scheme)
     principals = server.host.principal_store
     if principals is not None:
         principal = principals.load_principal(token.subject)
         if principal is None or not principal.active:
             inactive = InvalidToken("the user is no longer active", reason="principal")
-            return _deny(inactive, options, scheme=result.scheme)
+            return _deny(request, inactive, options, scheme=result.scheme)
     claims = dict(endpoint.claims.userinfo_claims(token.subject, token.scopes, {}))
     claims.pop("sub", None)
     return json_response({"sub": token.subject, **claims})
