@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from .authorization import (
@@ -27,6 +27,7 @@ from .authorization import (
     AuthorizationRequest,
     AuthorizationRequestValidator,
     LocalAuthorizationError,
+    RedirectableAuthorizationError,
     parse_pushed_reference,
     resolve_pushed_request,
 )
@@ -39,9 +40,11 @@ from .errors import (
     InvalidRequestURI,
     InvalidScope,
     OAuthError,
+    ServerError,
 )
 from .host import Event, ScopePolicy
-from .jarm import AuthorizationResponse, error_response, success_response
+from .jarm import AuthorizationResponse, JARMEncoder, error_response, success_response
+from .keys import Algorithm
 from .secret import constant_time_equals, generate_secret, sha256_b64url
 from .stores import AuthorizationCode, PushedRequest, Stores
 
@@ -99,8 +102,12 @@ class AuthorizationService:
         clock: Clock,
         emit: Callable[[Event], None],
         scope_policy: ScopePolicy | None = None,
+        jarm: JARMEncoder | None = None,
+        jarm_algorithms: frozenset[str] = frozenset(),
     ) -> None:
         self.validator = validator
+        self.jarm = jarm
+        self.jarm_algorithms = jarm_algorithms
         self.scope_policy = scope_policy
         self.issuer = issuer
         self.authorize_url = authorize_url
@@ -149,6 +156,17 @@ class AuthorizationService:
                     )
                 )
             client = self._client(request.client_id)
+            if not request.request_object and (
+                self.validator.policy.require_signed_request_object
+                or client.require_signed_request_object
+            ):
+                # RFC 9101 §10.5, checked again when the pushed request is used: a policy
+                # or client registration that changed since the push still holds.
+                raise LocalAuthorizationError(
+                    InvalidRequest(
+                        "this client must use a signed request object", reason="unsigned_request"
+                    )
+                )
             if not stored.pushed and (
                 self.validator.policy.require_pushed_authorization_requests
                 or client.require_pushed_authorization_requests
@@ -191,6 +209,7 @@ class AuthorizationService:
     ) -> AuthorizationResponse:
         """Claim the pending request (single use) and answer with a fresh code."""
         request = pending.request
+        alg = self._jarm_alg(pending.client, request.response_mode)
         scopes = request.scopes
         if self.scope_policy is not None:
             try:
@@ -238,7 +257,12 @@ class AuthorizationService:
                 scope=" ".join(scopes),
             )
         )
-        return success_response(request.target(self.issuer), code)
+        return success_response(
+            request.target(self.issuer),
+            code,
+            jarm=self.jarm,
+            alg=alg,
+        )
 
     def deny(self, pending: PendingAuthorization, cause: OAuthError) -> AuthorizationResponse:
         """Answer ``cause`` (``access_denied``, ``login_required``...) at the redirect URI;
@@ -251,7 +275,38 @@ class AuthorizationService:
                 reason=cause.reason or cause.error,
             )
         )
-        return error_response(pending.request.redirect_error(cause, self.issuer))
+        return self.error_response(
+            pending.request.redirect_error(cause, self.issuer), pending.client
+        )
+
+    def error_response(
+        self, error: RedirectableAuthorizationError, client: Client | None = None
+    ) -> AuthorizationResponse:
+        """``error`` at its target, in the response mode the request asked for: a JARM mode
+        signs it too (JARM §2.2) with the client's ``authorization_signed_response_alg``
+        (the client is loaded when not given; the target exists only for a known client)."""
+        alg = None
+        if error.target.response_mode.endswith(".jwt"):
+            client = client or self.validator.clients.load_client(error.target.client_id)
+            if client is None:
+                raise LocalAuthorizationError(error.cause)
+            alg = self._jarm_alg(client, error.target.response_mode)
+        return error_response(error, jarm=self.jarm, alg=alg)
+
+    def _jarm_alg(self, client: Client, mode: str) -> Algorithm | None:
+        alg = client.authorization_signed_response_alg
+        if alg is None or not mode.endswith(".jwt"):
+            return None
+        if alg not in self.jarm_algorithms:
+            # The host registered an algorithm the server does not sign JARM with: a server
+            # misconfiguration, shown locally (never an unsigned or differently signed answer).
+            raise LocalAuthorizationError(
+                ServerError(
+                    "the client's authorization_signed_response_alg is not available",
+                    reason="jarm_alg",
+                )
+            )
+        return cast(Algorithm, alg)
 
     def drop(self, pending: PendingAuthorization, stores: Stores) -> None:
         stores.requests.take(pending.request_uri, pending.client.client_id)
