@@ -44,7 +44,7 @@ from .errors import (
 )
 from .host import Event, ScopePolicy
 from .jarm import AuthorizationResponse, JARMEncoder, error_response, success_response
-from .keys import Algorithm
+from .keys import SIGNING_ALGORITHMS, Algorithm
 from .secret import constant_time_equals, generate_secret, sha256_b64url
 from .stores import AuthorizationCode, PushedRequest, Stores
 
@@ -294,9 +294,15 @@ class AuthorizationService:
         return error_response(error, jarm=self.jarm, alg=alg)
 
     def _jarm_alg(self, client: Client, mode: str) -> Algorithm | None:
-        alg = client.authorization_signed_response_alg
-        if alg is None or not mode.endswith(".jwt"):
+        if self.jarm is None or not mode.endswith(".jwt"):
             return None
+        alg = client.authorization_signed_response_alg
+        if alg is None:
+            # The keystore's default when JARM may use it, else the first allowed one.
+            default = self.jarm.keystore.signer().alg
+            if default in self.jarm_algorithms:
+                return default
+            return next(a for a in SIGNING_ALGORITHMS if a in self.jarm_algorithms)
         if alg not in self.jarm_algorithms:
             # The host registered an algorithm the server does not sign JARM with: a server
             # misconfiguration, shown locally (never an unsigned or differently signed answer).
