@@ -556,7 +556,11 @@ def _token_endpoint(
 
 
 def _client_store(
-    settings: AttestoSettings, host: HostPolicy, clock: Clock, fetcher: DocumentFetcher
+    settings: AttestoSettings,
+    host: HostPolicy,
+    clock: Clock,
+    fetcher: DocumentFetcher,
+    keystore: Keystore | None = None,
 ) -> ClientStore | None:
     """The host's clients, then the registered ones, then metadata documents for https
     client_ids: each layer asks the next for what it does not know."""
@@ -575,6 +579,14 @@ def _client_store(
             blocked_hosts=frozenset(h.lower() for h in settings.client_id_metadata_blocked_hosts),
             catalog=ScopeCatalog.of(settings.scopes_supported),
         )
+        if keystore is not None:
+            objects, responses, introspection = _document_algorithms(settings, keystore)
+            policy = replace(
+                policy,
+                request_object_algorithms=objects,
+                authorization_signing_algorithms=responses,
+                introspection_signing_algorithms=introspection,
+            )
         resolver = MetadataDocumentResolver(fetcher, policy, clock=clock)
         clients = MetadataDocumentClientStore(resolver, clients)
     return clients
@@ -628,6 +640,19 @@ def _registration(
         clock=clock,
         gate=host.registration_gate,
         initial_access_tokens=initial,
+    )
+
+
+def _document_algorithms(
+    settings: AttestoSettings, keystore: Keystore
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """What a metadata document may name, as a registration may: the request-object, JARM
+    and JWT-introspection algorithms the server enforces."""
+    objects = request_object_policy(settings)
+    return (
+        objects.algorithms if objects is not None else frozenset(),
+        frozenset(_jarm_algorithms(settings, keystore)),
+        frozenset({keystore.signer().alg}),
     )
 
 
@@ -716,7 +741,7 @@ def build_server(
     ``jwks_uri``);
     default: the :class:`~pyramid_attesto.fetch.GuardedFetcher`."""
     fetcher = fetcher or GuardedFetcher(clock=clock)
-    host = replace(host, client_store=_client_store(settings, host, clock, fetcher))
+    host = replace(host, client_store=_client_store(settings, host, clock, fetcher, keystore))
     enabled = _enabled(endpoints, host, settings)
     grant_types = _grant_types(settings, enabled)
     key_sets = RemoteKeySets(fetcher, clock)

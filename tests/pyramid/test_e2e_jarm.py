@@ -426,3 +426,50 @@ def test_registered_jarm_alg_must_be_one_we_sign_with_jarm_3() -> None:
         "error": "invalid_client_metadata",
         "error_description": "authorization_signed_response_alg is not supported",
     }
+
+
+# -- Client ID Metadata Documents name the algorithm the same way -------------------------
+
+DOCUMENT = "https://connector.example/client.json"
+
+
+class _Documents:
+    def __init__(self, alg: str) -> None:
+        self.alg = alg
+
+    def fetch(self, url: str) -> Any:
+        from pyramid_attesto.core.outbound import FetchedDocument
+
+        document = {
+            "client_id": DOCUMENT,
+            "redirect_uris": ["https://connector.example/cb"],
+            "token_endpoint_auth_method": "none",
+            "authorization_signed_response_alg": self.alg,
+        }
+        return FetchedDocument(url=url, body=json.dumps(document).encode(), headers={})
+
+
+def _document_app(alg: str) -> TestApp:
+    return as_app(
+        {"attesto.client_id_metadata.enabled": "true"},
+        set_attesto_consent_policy=Consent(),
+        set_attesto_fetcher=_Documents(alg),
+    )
+
+
+def test_metadata_document_jarm_alg_is_used_jarm_3() -> None:
+    app = _document_app("RS256")
+    query = _query(client_id=DOCUMENT, redirect_uri="https://connector.example/cb")
+    res = app.get(AUTHORIZE, {**query, "response_mode": "jwt"}, headers=USER, status=302)
+    response = parse_qs(urlsplit(res.headers["Location"]).query)["response"][0]
+    keys = KeySet.import_key_set(app.get("/.well-known/jwks.json").json)
+    token = jwt.decode(response, keys, algorithms=["RS256"])
+    assert token.claims["aud"] == DOCUMENT
+
+
+def test_metadata_document_with_an_unsigned_alg_is_refused_jarm_3() -> None:
+    app = _document_app("PS256")
+    query = _query(client_id=DOCUMENT, redirect_uri="https://connector.example/cb")
+    res = app.get(AUTHORIZE, {**query, "response_mode": "jwt"}, headers=USER, status=400)
+    assert "Location" not in res.headers
+    assert "<code>invalid_client</code>: the client is unknown" in res.text
