@@ -780,6 +780,7 @@ def build_server(
             settings.require_pushed_authorization_requests
         )
         auth.update(_authorize_members(authorize))
+    auth.setdefault("response_modes_supported", ("query",))
     userinfo = None
     if "userinfo" in urls:
         assert host.claims_provider is not None

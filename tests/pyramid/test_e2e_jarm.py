@@ -473,3 +473,9 @@ def test_metadata_document_with_an_unsigned_alg_is_refused_jarm_3() -> None:
     res = app.get(AUTHORIZE, {**query, "response_mode": "jwt"}, headers=USER, status=400)
     assert "Location" not in res.headers
     assert "<code>invalid_client</code>: the client is unknown" in res.text
+
+
+def test_without_an_authorization_endpoint_only_query_is_advertised_rule6() -> None:
+    doc = as_app().get("/.well-known/oauth-authorization-server").json
+    assert doc["response_modes_supported"] == ["query"]
+    assert "authorization_signing_alg_values_supported" not in doc

@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from asrv_support import CLIENTS, HASHES, ISSUER, SECRETS, Consent, as_app, basic
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from pyramid.exceptions import ConfigurationExecutionError
 from webtest import TestApp
 
@@ -529,3 +531,29 @@ def test_registration_refuses_what_is_not_enforced_rfc7591_3_2_2(
     app = _app(registration__enabled="true", registration_store="memory", **settings)
     res = app.post_json("/oauth/register", {**REGISTRATION, **member}, status=400)
     assert res.json == {"error": "invalid_client_metadata", "error_description": description}
+
+
+def test_signed_response_mode_is_used_for_success_and_errors_rfc9101_6_3_jarm_2_3(
+    app: TestApp,
+) -> None:
+    keys = KeySet.import_key_set(app.get("/.well-known/jwks.json").json)
+
+    def response(res: Any) -> dict[str, Any]:
+        params = parse_qs(urlsplit(res.headers["Location"]).query)
+        assert list(params) == ["response"]
+        claims = dict(jwt.decode(params["response"][0], keys, algorithms=["ES256"]).claims)
+        assert (claims.pop("iss"), claims.pop("aud")) == (ISSUER, "jar-pub")
+        claims.pop("exp")
+        return claims
+
+    signed = _signed(_claims(response_mode="jwt"))
+    ok = app.get(AUTHORIZE, {"client_id": "jar-pub", "request": signed}, headers=USER, status=302)
+    assert set(response(ok)) == {"code", "state"}
+    # The outer response_mode is not the signed one (D8): the error is still a JARM response.
+    bad = _signed(_claims(response_mode="jwt", scope="nope"))
+    query = {"client_id": "jar-pub", "request": bad, "response_mode": "query"}
+    assert response(app.get(AUTHORIZE, query, status=302)) == {
+        "error": "invalid_scope",
+        "error_description": "the scope is unknown",
+        "state": "inner",
+    }
