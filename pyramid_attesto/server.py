@@ -21,6 +21,11 @@ root whatever the route prefix:
 
 Each answers ``200`` directly (clients do not follow redirects for metadata); any other
 path under those names is a ``404``.
+
+With ``attesto.mtls.base_url`` (and ``attesto.mtls.enabled``), the metadata also names the
+endpoints that read client certificates (token, PAR, revocation, introspection, UserInfo)
+under that URL as ``mtls_endpoint_aliases`` (RFC 8705 §5): the same routes, reached through
+the host that asks for a certificate.
 """
 
 from __future__ import annotations

@@ -12,7 +12,12 @@ claimed once, when the code is issued.
 The code (RFC 6749 §4.1.2) carries what the token endpoint checks: the client, the exact
 redirect URI and whether it was sent, the PKCE challenge, the scope, the resources, the
 ``nonce``, the ``dpop_jkt`` binding (RFC 9449 §10) and the authentication time. Every
-response carries ``iss`` (RFC 9207).
+response carries ``iss`` (RFC 9207), in the response mode the request asked for; in a JARM
+mode, success and errors alike are signed by the :class:`~.jarm.JARMEncoder` with the
+client's ``authorization_signed_response_alg`` (JARM §2.2, §3).
+
+A pushed request made with a request object (RFC 9101) was verified at PAR; when it is used,
+the server's and the client's ``require_signed_request_object`` are checked again.
 """
 
 from __future__ import annotations

@@ -7,8 +7,15 @@ Authorize: parse the query (or the form body of a POST), resolve or validate the
 either may answer with its own response (a login or consent page). ``request.attesto_authorization``
 holds the :class:`~pyramid_attesto.core.authorize.PendingAuthorization` while they run.
 
+A ``request`` parameter (a signed request object, RFC 9101) is verified here and at PAR
+under ``attesto.request_object_policy``. Responses go out in the requested response mode: a
+redirect (``query``, ``fragment`` and their JARM ``.jwt`` forms) or, for ``form_post`` and
+``form_post.jwt``, a self-submitting page (:func:`form_post_page`) whose one script runs
+under a per-response CSP nonce.
+
 Errors found before the client and redirect URI are validated are shown on a local page
-(status 400, DESIGN.md rule 5); later ones are redirected with ``state`` and ``iss``. Every
+(status 400, DESIGN.md rule 5); later ones are redirected with ``state`` and ``iss`` (signed
+in a JARM mode). Every
 page and redirect sends the D15 headers (``Content-Security-Policy: frame-ancestors 'none'``,
 ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``) and ``Cache-Control:
 no-store``; a redirect after a POST is a 303.
