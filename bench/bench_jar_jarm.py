@@ -12,7 +12,7 @@ token (DESIGN.md D22).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -90,7 +90,7 @@ def _jarm_rows() -> list[Row]:
     claims = {"iss": AS, "aud": "app", "exp": int(clock.now()) + 300, **parameters}
     payload = json.dumps(claims, separators=(",", ":")).encode()
     header = {"alg": "ES256", "typ": "JWT", "kid": keystore.signer("ES256").public_jwk["kid"]}
-    joserfc_key = ECKey.import_key(dict(signer_key))
+    joserfc_key = ECKey.import_key(cast("dict[str, Any]", signer_key))
     floor = measure(lambda: jws.serialize_compact(header, payload, joserfc_key), number=NUMBER)
     encode = measure(lambda: encoder.encode(target, parameters), number=NUMBER)
     respond = measure(
