@@ -21,6 +21,11 @@ root whatever the route prefix:
 
 Each answers ``200`` directly (clients do not follow redirects for metadata); any other
 path under those names is a ``404``.
+
+With ``attesto.mtls.base_url`` (and ``attesto.mtls.enabled``), the metadata also names the
+endpoints that read client certificates (token, PAR, revocation, introspection, UserInfo)
+under that URL as ``mtls_endpoint_aliases`` (RFC 8705 §5): the same routes, reached through
+the host that asks for a certificate.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
 
+from pyramid.path import DottedNameResolver
 from zope.interface import Interface
 
 from .challenges import ChallengeOptions
@@ -51,10 +57,13 @@ from .core.grants import EXTENSION_GRANT_TYPES, GRANT_TYPES, TokenPolicy, TokenS
 from .core.host import ClaimsProvider, ConsentPolicy, Event
 from .core.idtoken import IDTokenMinter
 from .core.introspection import IntrospectionJWTEncoder
+from .core.jarm import JARMEncoder
 from .core.jwt_bearer import GRANT_TYPE as JWT_BEARER
 from .core.jwt_bearer import JWTBearerConfig, RemoteIssuerKeys, inline_issuer_keys
-from .core.keys import Keystore
+from .core.keys import SIGNING_ALGORITHMS, Keystore
 from .core.metadata import (
+    JARM_RESPONSE_MODES,
+    MTLS_ALIASABLE_ENDPOINTS,
     AuthorizationServerConfig,
     AuthorizationServerMetadata,
     OpenIDProviderMetadata,
@@ -73,6 +82,7 @@ from .core.registration import (
     RegistrationPolicy,
     RegistrationService,
 )
+from .core.request_objects import RequestObjectPolicy
 from .core.revocation import TokenAdministration
 from .core.scopes import ScopeCatalog
 from .core.token_exchange import ACCESS_TOKEN_TYPE, OwnAccessTokens, TokenExchangeConfig
@@ -291,20 +301,31 @@ def _authorize_endpoint(
     clock: Clock,
     authorize_url: str,
     emit: Callable[[Event], None],
+    keystore: Keystore,
+    key_sets: RemoteKeySets,
 ) -> AuthorizeEndpoint:
     assert host.client_store is not None
     assert host.consent_policy is not None
     resources = frozenset(settings.resources) | (
         {settings.default_resource} if settings.default_resource else set()
     )
+    jarm_algs = _jarm_algorithms(settings, keystore)
     policy = AuthorizationPolicy(
         issuer=settings.issuer,
         scopes=ScopeCatalog.of(settings.scopes_supported),
-        response_modes=frozenset({"query"}),
+        response_modes=frozenset(settings.response_modes),
         **_resource_allow_list(resources, host),
         require_pushed_authorization_requests=settings.require_pushed_authorization_requests,
+        request_objects=request_object_policy(settings),
+        require_signed_request_object=settings.require_signed_request_object,
     )
-    validator = AuthorizationRequestValidator(policy, clients=host.client_store, clock=clock)
+    validator = AuthorizationRequestValidator(
+        policy,
+        clients=host.client_store,
+        clock=clock,
+        # Keys registered by reference (jwks_uri) come through the outbound-fetch guard.
+        jwks=RemoteClientKeys(key_sets),
+    )
     service = AuthorizationService(
         validator,
         issuer=settings.issuer,
@@ -314,6 +335,8 @@ def _authorize_endpoint(
         clock=clock,
         emit=emit,
         scope_policy=host.scope_policy,
+        jarm=JARMEncoder(keystore, issuer=settings.issuer, clock=clock) if jarm_algs else None,
+        jarm_algorithms=frozenset(jarm_algs),
     )
     return AuthorizeEndpoint(service=service, consent=host.consent_policy)
 
@@ -329,6 +352,78 @@ def _resource_allow_list(resources: frozenset[str], host: HostPolicy) -> dict[st
         return resource in resources and narrowing.allow_resource(client, resource) is True
 
     return {"resources": frozenset(), "resource_allowed": allowed}
+
+
+# -- JAR, JARM and the mTLS aliases (issue 6 items 1, 2, 7) -------------------------------
+
+
+def request_object_policy(settings: AttestoSettings) -> RequestObjectPolicy | None:
+    """``attesto.request_object_policy``: ``generic``, ``fapi2_message_signing`` or the
+    dotted name of a :class:`~.core.request_objects.RequestObjectPolicy` (or of a callable
+    returning one); ``None`` when unset."""
+    name = settings.request_object_policy
+    if name is None:
+        if settings.require_signed_request_object:
+            raise ConfigurationError(
+                "attesto.require_signed_request_object needs attesto.request_object_policy"
+            )
+        return None
+    if name == "generic":
+        return RequestObjectPolicy.generic()
+    if name == "fapi2_message_signing":
+        return RequestObjectPolicy.fapi2_message_signing()
+    try:
+        found = DottedNameResolver().resolve(name)
+        if callable(found) and not isinstance(found, RequestObjectPolicy):
+            found = found()
+    except (ImportError, ValueError, AttributeError, TypeError, ConfigurationError) as exc:
+        raise ConfigurationError(f"attesto.request_object_policy: {name!r}: {exc}") from None
+    if not isinstance(found, RequestObjectPolicy):
+        raise ConfigurationError(
+            "attesto.request_object_policy: generic, fapi2_message_signing or the dotted name "
+            f"of a RequestObjectPolicy ({name!r} is not one)"
+        )
+    return found
+
+
+def _jarm_algorithms(settings: AttestoSettings, keystore: Keystore) -> tuple[str, ...]:
+    """The algorithms JARM responses are signed with; empty when no JARM mode is served.
+    DESIGN.md D24: each needs an active key, so an advertised algorithm is one we sign with."""
+    if not JARM_RESPONSE_MODES & set(settings.response_modes):
+        return ()
+    available = [alg for alg in SIGNING_ALGORITHMS if alg in keystore.algorithms]
+    if not settings.jarm_algorithms:
+        if not available:
+            raise ConfigurationError(
+                "attesto.response_modes: the JARM modes need a signing key in attesto.keystore"
+            )
+        return tuple(available)
+    for alg in settings.jarm_algorithms:
+        if alg not in available:
+            raise ConfigurationError(
+                f"attesto.jarm.algorithms: {alg} has no active key in attesto.keystore "
+                f"(JARM can sign with {', '.join(available) or 'nothing'})"
+            )
+    return tuple(dict.fromkeys(settings.jarm_algorithms))
+
+
+def _mtls_aliases(
+    settings: AttestoSettings, route_prefix: str, enabled: Sequence[Endpoint]
+) -> dict[str, str]:
+    """RFC 8705 §5: the endpoints that read a client certificate, at ``attesto.mtls.base_url``
+    (the same routes, reached through the host that asks for a certificate)."""
+    if settings.mtls_base_url is None:
+        return {}
+    if not settings.mtls_enabled:
+        raise ConfigurationError("attesto.mtls.base_url needs attesto.mtls.enabled")
+    base = settings.mtls_base_url.rstrip("/")
+    if settings.require_https and not base.startswith("https://"):
+        raise ConfigurationError("attesto.mtls.base_url: must be https (mutual TLS)")
+    return {
+        e.member: f"{base}{route_prefix}{e.path}"
+        for e in enabled
+        if e.member in MTLS_ALIASABLE_ENDPOINTS and e.name != "registration"
+    }
 
 
 def _extension_grants(settings: AttestoSettings) -> tuple[str, ...]:
@@ -487,6 +582,7 @@ def _client_store(
     clock: Clock,
     fetcher: DocumentFetcher,
     cache: MetadataDocumentCache | None = None,
+    keystore: Keystore | None = None,
 ) -> ClientStore | None:
     """The host's clients, then the registered ones, then metadata documents for https
     client_ids: each layer asks the next for what it does not know."""
@@ -505,6 +601,14 @@ def _client_store(
             blocked_hosts=frozenset(h.lower() for h in settings.client_id_metadata_blocked_hosts),
             catalog=ScopeCatalog.of(settings.scopes_supported),
         )
+        if keystore is not None:
+            objects, responses, introspection = _document_algorithms(settings, keystore)
+            policy = replace(
+                policy,
+                request_object_algorithms=objects,
+                authorization_signing_algorithms=responses,
+                introspection_signing_algorithms=introspection,
+            )
         resolver = MetadataDocumentResolver(fetcher, policy, clock=clock, cache=cache)
         clients = MetadataDocumentClientStore(resolver, clients)
     return clients
@@ -516,6 +620,7 @@ def _registration(
     clock: Clock,
     urls: Mapping[str, str],
     token: TokenEndpoint | None,
+    authorize: AuthorizeEndpoint | None = None,
 ) -> RegistrationService | None:
     if "registration" not in urls:
         return None
@@ -533,6 +638,7 @@ def _registration(
     # Self-registered clients get the user-facing grants only: client_credentials, token
     # exchange and jwt-bearer stay with clients the host registered itself.
     served = frozenset(token.service.policy.grant_types) if token is not None else frozenset()
+    objects, responses, introspection = _registrable_algorithms(token, authorize)
     try:
         policy = RegistrationPolicy(
             registration_endpoint=urls["registration"],
@@ -541,6 +647,9 @@ def _registration(
             catalog=ScopeCatalog.of(settings.scopes_supported),
             default_scope=settings.registration_default_scope,
             client_secret_ttl=settings.registration_client_secret_ttl,
+            request_object_algorithms=objects,
+            authorization_signing_algorithms=responses,
+            introspection_signing_algorithms=introspection,
         )
     except ValueError as exc:
         raise ConfigurationError(f"attesto.registration: {exc}") from None
@@ -554,6 +663,36 @@ def _registration(
         gate=host.registration_gate,
         initial_access_tokens=initial,
     )
+
+
+def _document_algorithms(
+    settings: AttestoSettings, keystore: Keystore
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """What a metadata document may name, as a registration may: the request-object, JARM
+    and JWT-introspection algorithms the server enforces."""
+    objects = request_object_policy(settings)
+    return (
+        objects.algorithms if objects is not None else frozenset(),
+        frozenset(_jarm_algorithms(settings, keystore)),
+        frozenset({keystore.signer().alg}),
+    )
+
+
+def _registrable_algorithms(
+    token: TokenEndpoint | None, authorize: AuthorizeEndpoint | None
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The signing algorithms a registered client may name, exactly those enforced: for
+    request objects, JARM responses and JWT introspection responses."""
+    objects: frozenset[str] = frozenset()
+    responses: frozenset[str] = frozenset()
+    introspection: frozenset[str] = frozenset()
+    if authorize is not None:
+        policy = authorize.service.validator.policy.request_objects
+        objects = policy.algorithms if policy is not None else frozenset()
+        responses = authorize.service.jarm_algorithms
+    if token is not None:
+        introspection = frozenset(token.introspection_jwt.keystore.algorithms)
+    return objects, responses, introspection
 
 
 def _token_exchange(
@@ -625,7 +764,9 @@ def build_server(
     default: the :class:`~pyramid_attesto.fetch.GuardedFetcher`."""
     fetcher = fetcher or GuardedFetcher(clock=clock)
     cache = stores.metadata_document_cache() if settings.client_id_metadata_enabled else None
-    host = replace(host, client_store=_client_store(settings, host, clock, fetcher, cache))
+    host = replace(
+        host, client_store=_client_store(settings, host, clock, fetcher, cache, keystore)
+    )
     enabled = _enabled(endpoints, host, settings)
     grant_types = _grant_types(settings, enabled)
     key_sets = RemoteKeySets(fetcher, clock)
@@ -654,13 +795,20 @@ def build_server(
             auth["dpop_signing_alg_values_supported"] = token.dpop.policy.algorithms
         if settings.mtls_enabled:
             auth["tls_client_certificate_bound_access_tokens"] = True
-        auth["introspection_signing_alg_values_supported"] = (keystore.signer().alg,)
+        # RFC 9701 §6: the default signer's first, then every other one a client may name.
+        default = keystore.signer().alg
+        others = [a for a in SIGNING_ALGORITHMS if a in keystore.algorithms and a != default]
+        auth["introspection_signing_alg_values_supported"] = (default, *others)
     authorize = None
     if "authorize" in urls:
-        authorize = _authorize_endpoint(settings, host, clock, urls["authorize"], emit)
+        authorize = _authorize_endpoint(
+            settings, host, clock, urls["authorize"], emit, keystore, key_sets
+        )
         auth["require_pushed_authorization_requests"] = (
             settings.require_pushed_authorization_requests
         )
+        auth.update(_authorize_members(authorize))
+    auth.setdefault("response_modes_supported", ("query",))
     userinfo = None
     if "userinfo" in urls:
         assert host.claims_provider is not None
@@ -678,8 +826,8 @@ def build_server(
         issuer=settings.issuer,
         jwks_uri=f"{origin}/.well-known/jwks.json",
         scopes_supported=settings.scopes_supported,
-        response_modes_supported=("query",),
         client_id_metadata_document_supported=settings.client_id_metadata_enabled,
+        mtls_endpoint_aliases=_mtls_aliases(settings, route_prefix, enabled),
         **auth,
         **members,
     )
@@ -716,5 +864,37 @@ def build_server(
         token=token,
         authorize=authorize,
         userinfo=userinfo,
-        registration=_registration(settings, host, clock, urls, token),
+        registration=_registration(settings, host, clock, urls, token, authorize),
     )
+
+
+def _authorize_members(authorize: AuthorizeEndpoint) -> dict[str, Any]:
+    """The metadata of what the authorization endpoint enforces (DESIGN.md rule 6)."""
+    validator = authorize.service.validator
+    policy = validator.policy
+    members: dict[str, Any] = {
+        "response_modes_supported": tuple(
+            m for m in _RESPONSE_MODE_ORDER if m in policy.response_modes
+        ),
+    }
+    if authorize.service.jarm_algorithms:
+        members["authorization_signing_alg_values_supported"] = tuple(
+            a for a in SIGNING_ALGORITHMS if a in authorize.service.jarm_algorithms
+        )
+    if policy.request_objects is not None:
+        members["request_object_signing_alg_values_supported"] = tuple(
+            policy.request_objects.request_object_signing_alg_values_supported
+        )
+        members["require_signed_request_object"] = policy.require_signed_request_object
+    return members
+
+
+_RESPONSE_MODE_ORDER = (
+    "query",
+    "fragment",
+    "form_post",
+    "jwt",
+    "query.jwt",
+    "fragment.jwt",
+    "form_post.jwt",
+)

@@ -180,6 +180,27 @@ def _trusted_issuers(key: str, value: object) -> tuple[TrustedIssuer, ...]:
 
 
 _PROFILES = frozenset({"id_jag", "jwt_bearer"})
+_RESPONSE_MODES: tuple[str, ...] = (
+    "query",
+    "fragment",
+    "form_post",
+    "jwt",
+    "query.jwt",
+    "fragment.jwt",
+    "form_post.jwt",
+)
+
+
+def _response_modes(key: str, value: object) -> tuple[str, ...]:
+    modes = tuple(dict.fromkeys(_list(key, value)))
+    unknown = [m for m in modes if m not in _RESPONSE_MODES]
+    if unknown:
+        raise ConfigurationError(
+            f"{key}: unknown response mode {unknown[0]} (one of {', '.join(_RESPONSE_MODES)})"
+        )
+    if "query" not in modes:
+        raise ConfigurationError(f"{key}: query is the code flow's default mode and is needed")
+    return modes
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +379,39 @@ SETTINGS: Mapping[str, Setting] = {
         help="Dotted name of www_authenticate(request, challenges, error) -> challenges: adds "
         "or alters challenge parameters (realm, ...).",
     ),
+    # -- JAR, JARM and the mTLS aliases (issue 6) ---------------------------------------------
+    "request_object_policy": Setting(
+        _str,
+        None,
+        help="Accept signed request objects (RFC 9101) at authorize and PAR: `generic`, "
+        "`fapi2_message_signing`, or the dotted name of a RequestObjectPolicy (or of a "
+        "callable returning one); unset: the request parameter is request_not_supported.",
+    ),
+    "require_signed_request_object": Setting(
+        _bool,
+        False,
+        help="Every authorization request must be a signed request object (RFC 9101 10.5); "
+        "needs attesto.request_object_policy.",
+    ),
+    "response_modes": Setting(
+        _response_modes,
+        ("query", "form_post", "jwt", "query.jwt", "form_post.jwt"),
+        help="The response modes served (and advertised): query (always), fragment, "
+        "form_post, and the JARM modes jwt, query.jwt, fragment.jwt, form_post.jwt.",
+    ),
+    "jarm.algorithms": Setting(
+        _list,
+        (),
+        help="The algorithms JARM responses may be signed with (default: every algorithm the "
+        "keystore signs with); each needs an active key.",
+    ),
+    "mtls.base_url": Setting(
+        _absolute_url,
+        None,
+        help="The URL of the application root on the mutual-TLS host (scheme://host[:port]); "
+        "set: metadata advertises mtls_endpoint_aliases there (RFC 8705 5). Needs "
+        "attesto.mtls.enabled.",
+    ),
     # -- resource server (pyramid_attesto.resource, policy.py) --------------------------------
     "resource": Setting(
         _absolute_urls,
@@ -492,6 +546,11 @@ class AttestoSettings:
     client_resource_policy: str | None = None
     send_error: str | None = None
     www_authenticate: str | None = None
+    request_object_policy: str | None = None
+    require_signed_request_object: bool = False
+    response_modes: tuple[str, ...] = ("query", "form_post", "jwt", "query.jwt", "form_post.jwt")
+    jarm_algorithms: tuple[str, ...] = ()
+    mtls_base_url: str | None = None
     # -- resource server --------------------------------------------------------------------
     resource: tuple[str, ...] = ()
     jwks_uri: str | None = None

@@ -601,9 +601,7 @@ class AuthorizationRequestValidator:
         if request_object is not None:
             params = self._request_object_params(request_object, client)
             signed = True
-        elif self.policy.require_signed_request_object or _client_flag(
-            client, "require_signed_request_object"
-        ):
+        elif self.policy.require_signed_request_object or client.require_signed_request_object:
             raise _local(
                 InvalidRequest(
                     "this client must use a signed request object", reason="unsigned_request"
@@ -623,17 +621,22 @@ class AuthorizationRequestValidator:
         redirect_uri, explicit = self._redirect_uri(params, client)
 
         # 3. what is asked: errors now go back to the client ----------------------------
-        target = ResponseTarget(self.policy.issuer, client.client_id, redirect_uri, "query", None)
+        # Both are read before either error is raised, so an error is answered in the
+        # response mode that was asked for (JARM §2.2 wraps errors too) and with the state.
+        state: str | None = None
+        mode: ResponseMode = "query"
+        problem: OAuthError | None = None
         try:
             state = _state(params)
         except OAuthError as exc:
-            raise RedirectableAuthorizationError(exc, target) from None
-        target = ResponseTarget(self.policy.issuer, client.client_id, redirect_uri, "query", state)
+            problem = exc
         try:
             mode = self._response_mode(params)
         except OAuthError as exc:
-            raise RedirectableAuthorizationError(exc, target) from None
+            problem = problem or exc
         target = ResponseTarget(self.policy.issuer, client.client_id, redirect_uri, mode, state)
+        if problem is not None:
+            raise RedirectableAuthorizationError(problem, target)
         try:
             return self._parameters(
                 params,
@@ -852,11 +855,6 @@ class AuthorizationRequestValidator:
             if requested is not None and not isinstance(requested, dict):
                 raise InvalidRequest(f"claims.{member} must be an object", reason="claims_shape")
         return cast(Mapping[str, Any], _freeze(parsed))
-
-
-def _client_flag(client: Client, name: str) -> bool:
-    # Client metadata that later versions of the Client model may carry (RFC 9101 §10.5).
-    return getattr(client, name, False) is True
 
 
 def _mentions_openid(params: Params) -> bool:

@@ -12,14 +12,19 @@ claimed once, when the code is issued.
 The code (RFC 6749 §4.1.2) carries what the token endpoint checks: the client, the exact
 redirect URI and whether it was sent, the PKCE challenge, the scope, the resources, the
 ``nonce``, the ``dpop_jkt`` binding (RFC 9449 §10) and the authentication time. Every
-response carries ``iss`` (RFC 9207).
+response carries ``iss`` (RFC 9207), in the response mode the request asked for; in a JARM
+mode, success and errors alike are signed by the :class:`~.jarm.JARMEncoder` with the
+client's ``authorization_signed_response_alg`` (JARM §2.2, §3).
+
+A pushed request made with a request object (RFC 9101) was verified at PAR; when it is used,
+the server's and the client's ``require_signed_request_object`` are checked again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from .authorization import (
@@ -27,6 +32,7 @@ from .authorization import (
     AuthorizationRequest,
     AuthorizationRequestValidator,
     LocalAuthorizationError,
+    RedirectableAuthorizationError,
     parse_pushed_reference,
     resolve_pushed_request,
 )
@@ -39,9 +45,11 @@ from .errors import (
     InvalidRequestURI,
     InvalidScope,
     OAuthError,
+    ServerError,
 )
 from .host import Event, ScopePolicy
-from .jarm import AuthorizationResponse, error_response, success_response
+from .jarm import AuthorizationResponse, JARMEncoder, error_response, success_response
+from .keys import SIGNING_ALGORITHMS, Algorithm
 from .secret import constant_time_equals, generate_secret, sha256_b64url
 from .stores import AuthorizationCode, PushedRequest, Stores
 
@@ -99,8 +107,12 @@ class AuthorizationService:
         clock: Clock,
         emit: Callable[[Event], None],
         scope_policy: ScopePolicy | None = None,
+        jarm: JARMEncoder | None = None,
+        jarm_algorithms: frozenset[str] = frozenset(),
     ) -> None:
         self.validator = validator
+        self.jarm = jarm
+        self.jarm_algorithms = jarm_algorithms
         self.scope_policy = scope_policy
         self.issuer = issuer
         self.authorize_url = authorize_url
@@ -149,6 +161,17 @@ class AuthorizationService:
                     )
                 )
             client = self._client(request.client_id)
+            if not request.request_object and (
+                self.validator.policy.require_signed_request_object
+                or client.require_signed_request_object
+            ):
+                # RFC 9101 §10.5, checked again when the pushed request is used: a policy
+                # or client registration that changed since the push still holds.
+                raise LocalAuthorizationError(
+                    InvalidRequest(
+                        "this client must use a signed request object", reason="unsigned_request"
+                    )
+                )
             if not stored.pushed and (
                 self.validator.policy.require_pushed_authorization_requests
                 or client.require_pushed_authorization_requests
@@ -191,6 +214,7 @@ class AuthorizationService:
     ) -> AuthorizationResponse:
         """Claim the pending request (single use) and answer with a fresh code."""
         request = pending.request
+        alg = self._jarm_alg(pending.client, request.response_mode)
         scopes = request.scopes
         if self.scope_policy is not None:
             try:
@@ -238,7 +262,12 @@ class AuthorizationService:
                 scope=" ".join(scopes),
             )
         )
-        return success_response(request.target(self.issuer), code)
+        return success_response(
+            request.target(self.issuer),
+            code,
+            jarm=self.jarm,
+            alg=alg,
+        )
 
     def deny(self, pending: PendingAuthorization, cause: OAuthError) -> AuthorizationResponse:
         """Answer ``cause`` (``access_denied``, ``login_required``...) at the redirect URI;
@@ -251,7 +280,44 @@ class AuthorizationService:
                 reason=cause.reason or cause.error,
             )
         )
-        return error_response(pending.request.redirect_error(cause, self.issuer))
+        return self.error_response(
+            pending.request.redirect_error(cause, self.issuer), pending.client
+        )
+
+    def error_response(
+        self, error: RedirectableAuthorizationError, client: Client | None = None
+    ) -> AuthorizationResponse:
+        """``error`` at its target, in the response mode the request asked for: a JARM mode
+        signs it too (JARM §2.2) with the client's ``authorization_signed_response_alg``
+        (the client is loaded when not given; the target exists only for a known client)."""
+        alg = None
+        if error.target.response_mode.endswith(".jwt"):
+            client = client or self.validator.clients.load_client(error.target.client_id)
+            if client is None:
+                raise LocalAuthorizationError(error.cause)
+            alg = self._jarm_alg(client, error.target.response_mode)
+        return error_response(error, jarm=self.jarm, alg=alg)
+
+    def _jarm_alg(self, client: Client, mode: str) -> Algorithm | None:
+        if self.jarm is None or not mode.endswith(".jwt"):
+            return None
+        alg = client.authorization_signed_response_alg
+        if alg is None:
+            # The keystore's default when JARM may use it, else the first allowed one.
+            default = self.jarm.keystore.signer().alg
+            if default in self.jarm_algorithms:
+                return default
+            return next(a for a in SIGNING_ALGORITHMS if a in self.jarm_algorithms)
+        if alg not in self.jarm_algorithms:
+            # The host registered an algorithm the server does not sign JARM with: a server
+            # misconfiguration, shown locally (never an unsigned or differently signed answer).
+            raise LocalAuthorizationError(
+                ServerError(
+                    "the client's authorization_signed_response_alg is not available",
+                    reason="jarm_alg",
+                )
+            )
+        return cast(Algorithm, alg)
 
     def drop(self, pending: PendingAuthorization, stores: Stores) -> None:
         stores.requests.take(pending.request_uri, pending.client.client_id)

@@ -101,7 +101,9 @@ class MetadataDocumentPolicy:
 
     ``allowed_hosts`` (empty: any host) and ``blocked_hosts`` are compared with the URL's
     host name. Cache times are seconds: ``cache_floor`` / ``cache_ceiling`` bound the
-    ``Cache-Control`` lifetime, ``cache_default`` applies without one.
+    ``Cache-Control`` lifetime, ``cache_default`` applies without one. The signing
+    algorithms a document may name are those of :class:`~.registration.RegistrationPolicy`
+    (exactly what the server enforces; empty: the member is refused).
     """
 
     allowed_hosts: frozenset[str] = frozenset()
@@ -115,6 +117,9 @@ class MetadataDocumentPolicy:
     cache_default: int = 300
     cache_size: int = 1024
     negative_ttl: int = 60
+    request_object_algorithms: frozenset[str] = frozenset()
+    authorization_signing_algorithms: frozenset[str] = frozenset()
+    introspection_signing_algorithms: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not 0 <= self.cache_floor <= self.cache_ceiling or self.cache_size < 1:
@@ -131,6 +136,9 @@ class MetadataDocumentPolicy:
             catalog=self.catalog,
             default_scope=self.default_scope,
             allow_localhost=self.allow_localhost,
+            request_object_algorithms=self.request_object_algorithms,
+            authorization_signing_algorithms=self.authorization_signing_algorithms,
+            introspection_signing_algorithms=self.introspection_signing_algorithms,
         )
 
 

@@ -6,8 +6,11 @@ metadata (``redirect_uris``, ``token_endpoint_auth_method``, ``grant_types``,
 Registration 1.0 §2 members we act on (``application_type``,
 ``id_token_signed_response_alg``, ``token_endpoint_auth_signing_alg``), RFC 8705 §2.1.2 and
 §3.4 (the ``tls_client_auth_*`` subject and ``tls_client_certificate_bound_access_tokens``),
-RFC 9449 §5.2 (``dpop_bound_access_tokens``) and RFC 9126 §6
-(``require_pushed_authorization_requests``).
+RFC 9449 §5.2 (``dpop_bound_access_tokens``), RFC 9126 §6
+(``require_pushed_authorization_requests``), RFC 9101 §10.5 and OIDC Registration §2
+(``require_signed_request_object``, ``request_object_signing_alg``), JARM §3
+(``authorization_signed_response_alg``) and RFC 9701 §6
+(``introspection_signed_response_alg``).
 
 Public and confidential clients (RFC 6749 §2.1) are told apart by the registered
 ``token_endpoint_auth_method``: ``none`` is a public client, every other method a confidential
@@ -119,6 +122,16 @@ class Client:
     tls_client_auth_san_email: str | None = None
     require_pushed_authorization_requests: bool = False
     client_name: str | None = None
+    require_signed_request_object: bool = False
+    """RFC 9101 §10.5: every authorization request of this client is a signed request object."""
+    request_object_signing_alg: str | None = None
+    """When set, the only ``alg`` accepted on this client's request objects (OIDC Registration
+    §2)."""
+    authorization_signed_response_alg: str | None = None
+    """The ``alg`` of this client's JARM responses (JARM §3; ``None``: the server default)."""
+    introspection_signed_response_alg: str | None = None
+    """The ``alg`` of RFC 9701 JWT introspection responses to this client (RFC 9701 §6;
+    ``None``: the server default)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.client_id, str) or not self.client_id:

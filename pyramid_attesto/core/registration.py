@@ -27,8 +27,13 @@ Metadata rules (an error is ``invalid_client_metadata`` or, for a redirect URI,
 - ``scope``: scope tokens that the catalog can grant; default: the configured default.
 - ``client_name``, ``client_uri``, ``logo_uri``, ``tos_uri``, ``policy_uri``, ``contacts``,
   ``software_id``, ``software_version``, ``dpop_bound_access_tokens`` (RFC 9449 §5.2): typed
-  and bounded; URIs are absolute ``https``. A ``software_statement`` is not accepted
-  (``unapproved_software_statement``). Unknown members are ignored and not echoed.
+  and bounded; URIs are absolute ``https``.
+- ``require_signed_request_object`` and ``request_object_signing_alg`` (RFC 9101 §10.5, OIDC
+  Registration §2), ``authorization_signed_response_alg`` (JARM §3) and
+  ``introspection_signed_response_alg`` (RFC 9701 §6): only algorithms the server enforces
+  (:class:`RegistrationPolicy`); others are ``invalid_client_metadata``.
+- A ``software_statement`` is not accepted (``unapproved_software_statement``). Unknown
+  members are ignored and not echoed.
 
 Secrets (DESIGN.md rule 4): the ``client_secret`` and the registration access token are
 256-bit random values returned once and stored only as :func:`~.secret.hash_secret`.
@@ -153,6 +158,10 @@ class _MetadataJSON(TypedDict, total=False):
     dpop_bound_access_tokens: bool
     software_id: str
     software_version: str
+    require_signed_request_object: bool
+    request_object_signing_alg: str
+    authorization_signed_response_alg: str
+    introspection_signed_response_alg: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -178,6 +187,10 @@ class ClientMetadata:
     dpop_bound_access_tokens: bool = False
     software_id: str | None = None
     software_version: str | None = None
+    require_signed_request_object: bool = False
+    request_object_signing_alg: str | None = None
+    authorization_signed_response_alg: str | None = None
+    introspection_signed_response_alg: str | None = None
 
     @property
     def confidential(self) -> bool:
@@ -205,6 +218,10 @@ class ClientMetadata:
             id_token_signed_response_alg=self.id_token_signed_response_alg or "RS256",
             dpop_bound_access_tokens=self.dpop_bound_access_tokens,
             client_name=self.client_name,
+            require_signed_request_object=self.require_signed_request_object,
+            request_object_signing_alg=self.request_object_signing_alg,
+            authorization_signed_response_alg=self.authorization_signed_response_alg,
+            introspection_signed_response_alg=self.introspection_signed_response_alg,
             source=source,
             client_uri=self.client_uri,
             logo_uri=self.logo_uri,
@@ -240,6 +257,10 @@ class ClientMetadata:
             "dpop_bound_access_tokens": self.dpop_bound_access_tokens or None,
             "software_id": self.software_id,
             "software_version": self.software_version,
+            "require_signed_request_object": self.require_signed_request_object or None,
+            "request_object_signing_alg": self.request_object_signing_alg,
+            "authorization_signed_response_alg": self.authorization_signed_response_alg,
+            "introspection_signed_response_alg": self.introspection_signed_response_alg,
         }
         merged = cast(dict[str, Any], body)
         merged.update({k: v for k, v in optional.items() if v is not None})
@@ -269,6 +290,10 @@ class ClientMetadata:
             dpop_bound_access_tokens=client.dpop_bound_access_tokens,
             software_id=extra.software_id if extra else None,
             software_version=extra.software_version if extra else None,
+            require_signed_request_object=client.require_signed_request_object,
+            request_object_signing_alg=client.request_object_signing_alg,
+            authorization_signed_response_alg=client.authorization_signed_response_alg,
+            introspection_signed_response_alg=client.introspection_signed_response_alg,
         )
 
 
@@ -284,6 +309,13 @@ class RegistrationPolicy:
     ``client_secret_ttl``: seconds until an issued secret expires (0: never).
     ``registration_endpoint``: the URL of the registration endpoint; RFC 7592 client
     configuration URIs are ``{registration_endpoint}/{client_id}``.
+
+    The signing algorithms a client may register are those the server enforces (empty: the
+    feature is off and the member is refused): ``request_object_algorithms`` for
+    ``request_object_signing_alg`` and ``require_signed_request_object`` (RFC 9101 §10.5),
+    ``authorization_signing_algorithms`` for ``authorization_signed_response_alg`` (JARM §3),
+    ``introspection_signing_algorithms`` for ``introspection_signed_response_alg``
+    (RFC 9701 §6).
     """
 
     registration_endpoint: str
@@ -294,6 +326,9 @@ class RegistrationPolicy:
     allow_localhost: bool = True
     client_secret_ttl: int = 0
     max_redirect_uris: int = 10
+    request_object_algorithms: frozenset[str] = frozenset()
+    authorization_signing_algorithms: frozenset[str] = frozenset()
+    introspection_signing_algorithms: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         unknown = set(self.auth_methods) - REGISTRABLE_AUTH_METHODS
@@ -422,7 +457,27 @@ def parse_client_metadata(
         dpop_bound_access_tokens=read.boolean("dpop_bound_access_tokens"),
         software_id=read.string("software_id"),
         software_version=read.string("software_version"),
+        require_signed_request_object=_require_signed(read, policy),
+        request_object_signing_alg=_choice(
+            read, "request_object_signing_alg", policy.request_object_algorithms
+        ),
+        authorization_signed_response_alg=_choice(
+            read, "authorization_signed_response_alg", policy.authorization_signing_algorithms
+        ),
+        introspection_signed_response_alg=_choice(
+            read, "introspection_signed_response_alg", policy.introspection_signing_algorithms
+        ),
     )
+
+
+def _require_signed(read: _Reader, policy: RegistrationPolicy) -> bool:
+    required = read.boolean("require_signed_request_object")
+    if required and not policy.request_object_algorithms:
+        # RFC 9101 §10.5: a promise the server could not keep is refused, not ignored.
+        raise _invalid(
+            "request objects are not supported here", "bad_require_signed_request_object"
+        )
+    return required
 
 
 def _auth_method(

@@ -196,6 +196,10 @@ class RequestObjectVerifier:
         """The claims of the request object ``value`` sent by ``client``; raises
         :class:`~.errors.InvalidRequestObject`."""
         obj, alg, claims = self._parse(value)
+        registered = client.request_object_signing_alg
+        if registered is not None and alg != registered:
+            # OIDC Registration §2: a registered alg is the only one the client may use.
+            raise _fail("the request object algorithm is not allowed", "alg_not_registered")
         self._verify_signature(obj, alg, client)
         self._check_claims(claims, client)
         return claims

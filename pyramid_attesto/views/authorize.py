@@ -7,8 +7,15 @@ Authorize: parse the query (or the form body of a POST), resolve or validate the
 either may answer with its own response (a login or consent page). ``request.attesto_authorization``
 holds the :class:`~pyramid_attesto.core.authorize.PendingAuthorization` while they run.
 
+A ``request`` parameter (a signed request object, RFC 9101) is verified here and at PAR
+under ``attesto.request_object_policy``. Responses go out in the requested response mode: a
+redirect (``query``, ``fragment`` and their JARM ``.jwt`` forms) or, for ``form_post`` and
+``form_post.jwt``, a self-submitting page (:func:`form_post_page`) whose one script runs
+under a per-response CSP nonce.
+
 Errors found before the client and redirect URI are validated are shown on a local page
-(status 400, DESIGN.md rule 5); later ones are redirected with ``state`` and ``iss``. Every
+(status 400, DESIGN.md rule 5); later ones are redirected with ``state`` and ``iss`` (signed
+in a JARM mode). Every
 page and redirect sends the D15 headers (``Content-Security-Policy: frame-ancestors 'none'``,
 ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``) and ``Cache-Control:
 no-store``; a redirect after a POST is a 303.
@@ -17,7 +24,9 @@ no-store``; a redirect after a POST is a 303.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.response import Response
@@ -35,7 +44,7 @@ from pyramid_attesto.core.errors import (
     LoginRequired,
     OAuthError,
 )
-from pyramid_attesto.core.jarm import AuthorizationResponse, FormPostResponse, error_response
+from pyramid_attesto.core.jarm import AuthorizationResponse, FormPostResponse
 from pyramid_attesto.core.registration import DynamicClient
 from pyramid_attesto.core.secret import generate_secret
 from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
@@ -48,7 +57,13 @@ from pyramid_attesto.views._http import (
 )
 from pyramid_attesto.views.token import authenticate
 
-__all__ = ["BROWSER_COOKIE", "BROWSER_HEADERS", "authorize_view", "par_view"]
+__all__ = [
+    "BROWSER_COOKIE",
+    "BROWSER_HEADERS",
+    "authorize_view",
+    "form_post_page",
+    "par_view",
+]
 
 BROWSER_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
@@ -82,9 +97,49 @@ def error_page(error: OAuthError) -> Response:
     return _browser(response)
 
 
+_CSP_ORIGIN = re.compile(r"\A[a-z][a-z0-9+.\-]*://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?\Z")
+
+
+def _form_action(action: str) -> str:
+    """The CSP ``form-action`` source of the redirect URI: its origin, or its scheme when the
+    origin is not expressible as a CSP host source (an IPv6 literal)."""
+    parts = urlsplit(action)
+    origin = f"{parts.scheme.lower()}://{parts.netloc}"
+    if _CSP_ORIGIN.match(origin):
+        return origin
+    return f"{parts.scheme.lower()}:"
+
+
+def form_post_page(answer: FormPostResponse) -> Response:
+    """OAuth 2.0 Form Post Response Mode §2 (and JARM's ``form_post.jwt``): a page whose one
+    form posts the response parameters to the redirect URI, submitted by a script that runs
+    only with this response's CSP nonce (no other script, style or resource may load,
+    DESIGN.md D15); without scripts the user presses the button."""
+    nonce = generate_secret()
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+        for name, value in answer.fields.items()
+    )
+    body = (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+        "<title>Submit this form</title></head><body>"
+        f'<form method="post" action="{html.escape(answer.action)}">{fields}'
+        "<noscript><p>Press the button to return to the application.</p>"
+        '<button type="submit">Continue</button></noscript></form>'
+        f'<script nonce="{nonce}">document.forms[0].submit();</script></body></html>'
+    )
+    response = Response(body=body.encode("utf-8"), status=200, content_type="text/html")
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; "
+        f"form-action {_form_action(answer.action)}; base-uri 'none'; frame-ancestors 'none'"
+    )
+    response.headers["x-tm"] = "commit"
+    return _browser(response)
+
+
 def _deliver(answer: AuthorizationResponse, method: str) -> Response:
-    if isinstance(answer, FormPostResponse):  # not enabled; kept total
-        return error_page(InvalidRequest("unsupported response mode", reason="form_post"))
+    if isinstance(answer, FormPostResponse):
+        return form_post_page(answer)
     response = Response(status=303 if method == "POST" else 302)
     response.location = answer.location
     response.headers["x-tm"] = "commit"
@@ -127,7 +182,12 @@ def authorize_view(request: Any) -> Response:
         if _untrusted(server, params):
             # D16, RFC 9700 §4.11.2: no redirect to an untrusted client before the user acted.
             return error_page(LocalAuthorizationError(error.cause))
-        return _deliver(error_response(error), request.method)
+        try:
+            # In the response mode asked for: a JARM mode signs the error too (JARM §2.2).
+            answer = service.error_response(error)
+        except LocalAuthorizationError as local:
+            return error_page(local)
+        return _deliver(answer, request.method)
     if fresh and not pending.pushed:
         response.set_cookie(
             BROWSER_COOKIE,

@@ -10,7 +10,7 @@ a fresh nonce too (§8.2).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.response import Response
@@ -21,6 +21,7 @@ from pyramid_attesto.core.errors import OAuthError
 from pyramid_attesto.core.grants import TokenRequest
 from pyramid_attesto.core.host import Event
 from pyramid_attesto.core.introspection import INTROSPECTION_JWT_MEDIA_TYPE, accepts_jwt_response
+from pyramid_attesto.core.keys import Algorithm
 from pyramid_attesto.core.mtls import ClientCertificate
 from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
 from pyramid_attesto.server import AuthorizationServer, TokenEndpoint, get_server
@@ -168,7 +169,13 @@ def introspection_view(request: Any) -> Response:
     except OAuthError as error:
         return oauth_error_response(error, request)
     if accepts_jwt_response(request.headers.get("Accept")):
-        jwt = endpoint.introspection_jwt.encode(body, audience=client.client_id)
+        # RFC 9701 §6: the client's registered algorithm, which registration accepts only
+        # when the keystore signs with it (a host-configured client is the host's to keep
+        # consistent: a missing key is a configuration error, logged as a server error).
+        alg = client.client.introspection_signed_response_alg
+        jwt = endpoint.introspection_jwt.encode(
+            body, audience=client.client_id, alg=cast("Algorithm | None", alg)
+        )
         response = Response(
             body=jwt.encode("ascii"), content_type=INTROSPECTION_JWT_MEDIA_TYPE, charset=None
         )

@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 import time
+from typing import Any
 
 import pytest
 from asrv_support import DPoPKey, as_app, basic, stores
@@ -173,4 +174,31 @@ def test_introspection_is_advertised_rfc8414_2() -> None:
     doc = _app().get("/.well-known/oauth-authorization-server").json
     assert doc["introspection_endpoint"] == "https://id.example/oauth/introspect"
     assert "none" not in doc["introspection_endpoint_auth_methods_supported"]
-    assert doc["introspection_signing_alg_values_supported"] == ["ES256"]
+    assert doc["introspection_signing_alg_values_supported"][0] == "ES256"
+
+
+def test_jwt_response_uses_the_clients_registered_algorithm_rfc9701_6() -> None:
+    """A client registered with ``introspection_signed_response_alg`` gets its responses
+    signed with that algorithm; metadata lists every algorithm the server signs with."""
+    from dataclasses import replace
+
+    from asrv_support import CLIENTS, HostClients
+
+    class RSAIntrospector(HostClients):
+        def load_client(self, client_id: str) -> Any:
+            if client_id == "rs":
+                return replace(CLIENTS["rs"], introspection_signed_response_alg="RS256")
+            return super().load_client(client_id)
+
+    app = as_app(SETTINGS, set_attesto_client_store=RSAIntrospector())
+    token = _cc(app)["access_token"]
+    res = app.post(
+        INTROSPECT,
+        {"token": token},
+        headers={**basic("rs"), "Accept": "application/token-introspection+jwt"},
+    )
+    header = json.loads(base64.urlsafe_b64decode(res.text.split(".")[0] + "=="))
+    assert header["alg"] == "RS256"
+    doc = app.get("/.well-known/oauth-authorization-server").json
+    assert doc["introspection_signing_alg_values_supported"][0] == "ES256"
+    assert "RS256" in doc["introspection_signing_alg_values_supported"]

@@ -159,5 +159,13 @@ def test_metadata_with_a_consent_policy_advertises_the_code_flow_rfc8414_2() -> 
         "refresh_token",
         "client_credentials",
     ]
-    assert doc["response_modes_supported"] == ["query"]
+    assert doc["response_modes_supported"] == [
+        "query",
+        "form_post",
+        "jwt",
+        "query.jwt",
+        "form_post.jwt",
+    ]
+    assert doc["authorization_signing_alg_values_supported"] == ["ES256", "RS256"]
+    assert doc["request_parameter_supported"] is False  # no attesto.request_object_policy
     assert doc["authorization_response_iss_parameter_supported"] is True
