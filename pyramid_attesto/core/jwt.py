@@ -37,6 +37,7 @@ import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final, NoReturn
 
 from joserfc import jws
@@ -67,6 +68,7 @@ MAX_HEADER_BYTES: Final = 1024
 """Default cap on the base64url header segment."""
 
 _JSON_SEPARATORS: Final = (",", ":")
+_HEADER_CACHE_SIZE: Final = 64
 
 
 def normalize_typ(typ: str) -> str:
@@ -214,6 +216,8 @@ class JWTDecoder:
         self._max_size = max_size
         self._max_header = max_header_size
         self._registry = AllowListRegistry(self._algorithms)
+        # header segment -> (header, alg, kid) that passed _check_header; bounded.
+        self._headers: dict[str, tuple[Mapping[str, Any], str, str]] = {}
 
     def fail(self, reason: str, description: str) -> NoReturn:
         """Raise the decoder's error class (``description`` must be RFC 6749 §5.2 text)."""
@@ -233,20 +237,8 @@ class JWTDecoder:
         if len(segments) != 3:
             self.fail("malformed", "a JWS has exactly three segments")
         header_segment, payload_segment, signature_segment = segments
-        header = self._json_object(header_segment, "header")
-        alg = header.get("alg")
-        if not isinstance(alg, str) or alg not in self._algorithms:
-            self.fail("alg_not_allowed", "the token's algorithm is not allowed")
-        typ = header.get("typ")
-        if not isinstance(typ, str) or normalize_typ(typ) not in self._typs:
-            self.fail("wrong_typ", "the token is not of the expected type")
-        if "crit" in header:
-            self.fail("crit_unsupported", "the token has critical header parameters")
-        if "b64" in header:  # RFC 7797 §6: only meaningful when listed in crit
-            self.fail("malformed", "the token has an unencoded-payload header")
-        kid = header.get("kid")
-        if not isinstance(kid, str):
-            self.fail("unknown_kid", "the token names no signing key")
+        cached = self._headers.get(header_segment)
+        header, alg, kid = cached or self._check_header(header_segment)
         try:
             key = self._keystore.verification_key(kid, alg)
         except KeyAlgorithmMismatch:
@@ -261,7 +253,7 @@ class JWTDecoder:
         # signature over the segments as received. The split and the base64url/JSON decoding
         # above are ours because they must be stricter than joserfc's (duplicate members,
         # canonical base64url, UTF-8); handing them over saves decoding everything twice.
-        signed = jws.CompactSignature(header, payload)
+        signed = jws.CompactSignature(dict(header), payload)
         signed.segments = {
             "header": header_segment.encode("ascii"),
             "payload": payload_segment.encode("ascii"),
@@ -273,6 +265,10 @@ class JWTDecoder:
             self.fail("malformed", "the token header is invalid")
         if not valid:
             self.fail("bad_signature", "the token signature is invalid")
+        if cached is None:  # only headers of tokens that verified: nobody else fills it
+            if len(self._headers) >= _HEADER_CACHE_SIZE:
+                self._headers.clear()
+            self._headers[header_segment] = (header, alg, kid)
         try:
             claims = self._parse_object(payload)
         except DuplicateMember:
@@ -282,6 +278,26 @@ class JWTDecoder:
         if claims is None:
             self.fail("malformed", "the token claims are not a JSON object")
         return DecodedJWT(header, claims, alg, kid)
+
+    def _check_header(self, segment: str) -> tuple[Mapping[str, Any], str, str]:
+        """The header checks that depend on nothing but the header. Tokens signed by one key
+        share their header segment, so :meth:`decode` keeps the result of a header whose
+        token verified (the key lookup and the signature are checked on every token)."""
+        header = self._json_object(segment, "header")
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            self.fail("alg_not_allowed", "the token's algorithm is not allowed")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or normalize_typ(typ) not in self._typs:
+            self.fail("wrong_typ", "the token is not of the expected type")
+        if "crit" in header:
+            self.fail("crit_unsupported", "the token has critical header parameters")
+        if "b64" in header:  # RFC 7797 §6: only meaningful when listed in crit
+            self.fail("malformed", "the token has an unencoded-payload header")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            self.fail("unknown_kid", "the token names no signing key")
+        return MappingProxyType(header), alg, kid
 
     def _json_object(self, segment: str, what: str) -> dict[str, Any]:
         try:
