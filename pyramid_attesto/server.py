@@ -31,7 +31,7 @@ the host that asks for a certificate.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -246,9 +246,18 @@ class AuthorizationServer:
     """``None`` without a claims provider and the ``openid`` scope."""
     registration: RegistrationService | None = None
     """``None`` unless ``attesto.registration.enabled``."""
+    mtls_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The RFC 8705 §5 alias URL of an endpoint, by name (``attesto.mtls.base_url``)."""
 
     def enabled(self, name: str) -> bool:
         return name in self.endpoint_urls
+
+    def request_urls(self, name: str) -> tuple[str, ...]:
+        """The URLs a request to endpoint ``name`` may have been sent to: its URL and its
+        mTLS alias (what a DPoP proof's ``htu`` may name, RFC 9449 §4.3)."""
+        alias = self.mtls_urls.get(name)
+        url = self.endpoint_urls[name]
+        return (url,) if alias is None else (url, alias)
 
     def document(self, path: str) -> AuthorizationServerMetadata | None:
         """The discovery document served at ``path`` (``None``: not one of ours)."""
@@ -822,12 +831,13 @@ def build_server(
             challenge=ChallengeOptions(dpop_algs=tuple(dpop_verifier.policy.algorithms)),
         )
     openid = "openid" in settings.scopes_supported
+    aliases = _mtls_aliases(settings, route_prefix, enabled)
     config = AuthorizationServerConfig(
         issuer=settings.issuer,
         jwks_uri=f"{origin}/.well-known/jwks.json",
         scopes_supported=settings.scopes_supported,
         client_id_metadata_document_supported=settings.client_id_metadata_enabled,
-        mtls_endpoint_aliases=_mtls_aliases(settings, route_prefix, enabled),
+        mtls_endpoint_aliases=aliases,
         **auth,
         **members,
     )
@@ -865,6 +875,9 @@ def build_server(
         authorize=authorize,
         userinfo=userinfo,
         registration=_registration(settings, host, clock, urls, token, authorize),
+        mtls_urls=MappingProxyType(
+            {e.name: aliases[e.member] for e in enabled if e.member in aliases}
+        ),
     )
 
 

@@ -414,7 +414,7 @@ def verify_proof(
     proof: str,
     *,
     htm: str,
-    htu: str,
+    htu: str | Sequence[str],
     clock: Clock,
     access_token: str | None = None,
     jkt: str | None = None,
@@ -427,7 +427,8 @@ def verify_proof(
     :param proof: the value of the single ``DPoP`` header (see :func:`single_dpop_header`).
     :param htm: the request method, as received.
     :param htu: the request's canonical URL (DESIGN.md rule 1: from the configured public
-        base URL, never the raw Host header); its query, if any, is ignored.
+        base URL, never the raw Host header); its query, if any, is ignored. Several URLs
+        when one endpoint has several (its RFC 8705 §5 mTLS alias): the proof names one.
     :param clock: the source of "now" for the ``iat`` window.
     :param access_token: the access token presented with the proof, at a resource server:
         ``ath`` is then required and must match (§7.1).
@@ -501,8 +502,9 @@ def verify_proof(
 
     if claimed_htm != htm:
         _fail("htm_mismatch", "the DPoP proof htm does not match the request method")
-    if claimed_htu != htu:
-        _check_htu(claimed_htu, htu)
+    expected = (htu,) if isinstance(htu, str) else tuple(htu)
+    if claimed_htu not in expected:
+        _check_htu(claimed_htu, expected)
     now = clock.now()
     if iat < now - policy.max_age:
         _fail("iat_too_old", "the DPoP proof is too old")
@@ -591,17 +593,18 @@ def _check_header(proof: str, policy: DPoPPolicy, cache: DPoPKeyCache | None) ->
     return _HeaderEntry(policy, alg, model, entry)
 
 
-def _check_htu(claimed: str, expected: str) -> None:
+def _check_htu(claimed: str, expected: Sequence[str]) -> None:
     try:
         canonical_claim = normalize_htu(claimed)
     except InvalidURL:
         _fail("invalid_htu", "the DPoP proof htu is not an absolute http(s) URL")
-    try:
-        canonical_expected = normalize_htu(expected)
-    except InvalidURL:
-        canonical_expected = ""  # the server's URL is unusable: nothing matches it
-    if canonical_claim != canonical_expected:
-        _fail("htu_mismatch", "the DPoP proof htu does not match the request URL")
+    for url in expected:
+        try:
+            if normalize_htu(url) == canonical_claim:
+                return
+        except InvalidURL:
+            continue  # the server's URL is unusable: nothing matches it
+    _fail("htu_mismatch", "the DPoP proof htu does not match the request URL")
 
 
 class DPoPVerifier:
@@ -631,7 +634,7 @@ class DPoPVerifier:
         proof: str,
         *,
         htm: str,
-        htu: str,
+        htu: str | Sequence[str],
         access_token: str | None = None,
         jkt: str | None = None,
         nonces: NonceSource | None = None,

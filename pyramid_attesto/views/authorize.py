@@ -288,7 +288,7 @@ def par_view(request: Any) -> Response:
             proof = token.dpop.verify(
                 single_dpop_header([header]),
                 htm="POST",
-                htu=server.endpoint_urls["par"],
+                htu=server.request_urls("par"),
                 nonces=token.nonces,
             )
         pushed = endpoint.service.push(form, client.client, request.attesto_stores, proof)

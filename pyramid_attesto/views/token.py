@@ -72,7 +72,7 @@ def _proof(request: Any, server: AuthorizationServer, endpoint: TokenEndpoint) -
     return endpoint.dpop.verify(
         single_dpop_header([header]),
         htm=request.method,
-        htu=server.endpoint_urls["token"],
+        htu=server.request_urls("token"),
         nonces=endpoint.nonces,
     )
 

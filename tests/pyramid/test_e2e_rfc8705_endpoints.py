@@ -158,6 +158,23 @@ def test_the_alias_host_serves_the_same_endpoint_rfc8705_5(app: TestApp) -> None
     assert verify_access_token(app, res.json["access_token"]).cnf is not None
 
 
+def test_a_dpop_proof_may_name_the_mtls_alias_rfc8705_5_rfc9449_4_3(app: TestApp) -> None:
+    """A client that reaches the token endpoint through its mTLS alias puts that URL in the
+    proof's htu; the endpoint's main URL stays accepted, any other URL is refused."""
+    from asrv_support import DPoPKey
+
+    key = DPoPKey()
+    form = {"grant_type": "client_credentials", "client_id": "mtls-web"}
+    environ = _environ(APP_CERT, HTTP_HOST="mtls.id.example")
+    for htu in (MTLS_BASE + TOKEN, "https://id.example" + TOKEN):
+        headers = {"DPoP": key.proof(htu)}
+        res = app.post(TOKEN, form, headers=headers, extra_environ=environ, status=200)
+        assert res.json["token_type"] == "DPoP"
+    headers = {"DPoP": key.proof("https://elsewhere.example" + TOKEN)}
+    res = app.post(TOKEN, form, headers=headers, extra_environ=environ, status=400)
+    assert res.json["error"] == "invalid_dpop_proof"
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
