@@ -31,6 +31,7 @@ What is checked (the ``code`` of each finding):
                          several processes, or at all (lost on restart)
 ``par-store``            pushed and pending authorization requests in process memory
 ``replay-store``         the resource server's DPoP replay store in process memory
+``registration-store``   dynamically registered clients in process memory
 ``nonce-secret``         DPoP nonces from a per-process secret (D19), or a short one
 ``successor-secret``     a refresh grace window without (or with a short) successor
                          secret (D12, D24)
@@ -280,8 +281,24 @@ class _Checker:
                 "SQLite is shared by the processes of one host only",
                 "use PostgreSQL when the app runs on several hosts",
             )
+        if (
+            self.values.get("registration.enabled")
+            and self.values.get("registration_store") == "memory"
+        ):
+            self.add(
+                "registration-store",
+                self.per_process(),
+                "registration_store",
+                "dynamically registered clients live in process memory: lost on restart and "
+                f"unknown to the other processes ({self.processes()})",
+                "attesto.registration_store = sqlalchemy (after attesto db upgrade)",
+            )
         if self.values.get("resource"):
-            replay = self.values.get("replay_store", "memory")
+            # Unset, an app that is its own AS claims replays in (and checks revocations
+            # against) the AS's storage: shared when that is the attesto database.
+            explicit = "replay_store" in self.raw
+            replay = self.values.get("replay_store") if explicit else None
+            replay = replay or ("shared" if storage == "sqlalchemy" else "memory")
             if replay == "memory":
                 self.add(
                     "replay-store",
@@ -292,12 +309,13 @@ class _Checker:
                     "attesto.replay_store = the database URL (or a shared ReplayStore)",
                 )
             if self.values.get("revocation_check") and replay == "memory":
+                in_process = storage == "memory" and not explicit
                 self.add(
                     "revocation-check",
-                    "error",
+                    self.per_process() if in_process else "error",
                     "revocation_check",
                     "the access-token denylist needs the shared store",
-                    "a database URL in attesto.replay_store",
+                    "a database URL in attesto.replay_store (or attesto.sqlalchemy.url)",
                 )
 
     def secrets(self) -> None:

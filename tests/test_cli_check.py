@@ -157,3 +157,35 @@ def test_an_unreadable_ini_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
     ini.write_text(textwrap.dedent("[server:main]\nuse = egg:waitress#main\n"))
     assert main(["check", str(ini)]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_registered_clients_in_memory_with_several_processes_are_an_error() -> None:
+    settings = {
+        "attesto.issuer": "https://auth.example.com",
+        "attesto.keystore": "generate",
+        "attesto.sqlalchemy.url": "postgresql+psycopg://db/attesto",
+        "attesto.registration.enabled": "true",
+        "attesto.registration_store": "memory",
+    }
+    findings = {f.code: f for f in check_settings(settings, workers=4)}
+    assert findings["registration-store"].severity == "error"
+    settings["attesto.registration_store"] = "sqlalchemy"
+    assert "registration-store" not in {f.code for f in check_settings(settings, workers=4)}
+
+
+def test_the_resource_server_shares_the_attesto_database_when_unset() -> None:
+    """With attesto.sqlalchemy.url and no attesto.replay_store, the resource server claims
+    replays in the attesto database: nothing to report."""
+    settings = {
+        "attesto.issuer": "https://auth.example.com",
+        "attesto.keystore": "generate",
+        "attesto.sqlalchemy.url": "postgresql+psycopg://db/attesto",
+        "attesto.resource": "https://api.example.com/",
+        "attesto.revocation_check": "true",
+    }
+    codes = {f.code for f in check_settings(settings, workers=4)}
+    assert "replay-store" not in codes
+    assert "revocation-check" not in codes
+    del settings["attesto.sqlalchemy.url"]
+    codes = {f.code for f in check_settings(settings, workers=4)}
+    assert "replay-store" in codes
