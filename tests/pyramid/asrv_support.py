@@ -4,6 +4,7 @@ run (RSA key generation is slow) and an app factory."""
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import secrets
@@ -11,9 +12,11 @@ import time
 from typing import Any, ClassVar
 from urllib.parse import quote_plus
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import NameOID
 from pyramid.config import Configurator
 from pyramid.response import Response
 from webtest import TestApp
@@ -118,6 +121,35 @@ def _public_jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, str]:
         "x": _b64(numbers.x.to_bytes(32, "big")),
         "y": _b64(numbers.y.to_bytes(32, "big")),
     }
+
+
+def ec_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    """The bare public JWK of a P-256 key (no kid, alg or use)."""
+    numbers = key.public_key().public_numbers()
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": _b64(numbers.x.to_bytes(32, "big")),
+        "y": _b64(numbers.y.to_bytes(32, "big")),
+    }
+
+
+def self_signed_certificate(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A fresh P-256 key and a self-signed certificate for ``cn``, valid for a day."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
 
 
 CLIENTS["jwt-svc"] = Client(

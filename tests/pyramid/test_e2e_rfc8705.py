@@ -5,16 +5,20 @@ TLS-terminating WSGI server sets it (DESIGN.md D14). Certificates made with ``cr
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 from typing import Any
 
 import pytest
-from asrv_support import CLIENTS, as_app, basic, verify_access_token
+from asrv_support import (
+    CLIENTS,
+    as_app,
+    basic,
+    ec_jwk,
+    self_signed_certificate,
+    verify_access_token,
+)
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from pyramid.exceptions import ConfigurationExecutionError
 
 from pyramid_attesto.core.clients import Client
@@ -29,45 +33,18 @@ MTLS = {
 }
 
 
-def _certificate(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
-    numbers = key.public_key().public_numbers()
-    return {
-        "kty": "EC",
-        "crv": "P-256",
-        "x": _b64(numbers.x.to_bytes(32, "big")),
-        "y": _b64(numbers.y.to_bytes(32, "big")),
-    }
-
-
-SELF_KEY, SELF_CERT = _certificate("self-signed-client")
-CA_KEY, CA_CERT = _certificate("mtls-client.example")
+SELF_KEY, SELF_CERT = self_signed_certificate("self-signed-client")
+CA_KEY, CA_CERT = self_signed_certificate("mtls-client.example")
 CLIENTS["mtls-self"] = Client(
     client_id="mtls-self",
     token_endpoint_auth_method="self_signed_tls_client_auth",
     grant_types=("client_credentials",),
     scope="read",
-    jwks={"keys": [_jwk(SELF_KEY)]},
+    jwks={"keys": [ec_jwk(SELF_KEY)]},
     tls_client_certificate_bound_access_tokens=True,
 )
 CLIENTS["mtls-pki"] = Client(

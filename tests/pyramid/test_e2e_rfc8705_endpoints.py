@@ -6,16 +6,21 @@ are made with ``cryptography`` and arrive in ``SSL_CLIENT_CERT`` (DESIGN.md D14)
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 from typing import Any
 
 import pytest
-from asrv_support import CLIENTS, Claims, Consent, as_app, verify_access_token
+from asrv_support import (
+    CLIENTS,
+    Claims,
+    Consent,
+    as_app,
+    ec_jwk,
+    self_signed_certificate,
+    verify_access_token,
+)
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from pyramid.exceptions import ConfigurationExecutionError
 from webtest import TestApp
 
@@ -36,47 +41,20 @@ MTLS = {
 CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(b"m" * 64).digest()).rstrip(b"=").decode()
 
 
-def _certificate(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
-    numbers = key.public_key().public_numbers()
-    return {
-        "kty": "EC",
-        "crv": "P-256",
-        "x": _b64(numbers.x.to_bytes(32, "big")),
-        "y": _b64(numbers.y.to_bytes(32, "big")),
-    }
-
-
-APP_KEY, APP_CERT = _certificate("mtls-web-app")
-RS_KEY, RS_CERT = _certificate("rs.mtls.example")
-STRANGER_KEY, STRANGER_CERT = _certificate("stranger")
+APP_KEY, APP_CERT = self_signed_certificate("mtls-web-app")
+RS_KEY, RS_CERT = self_signed_certificate("rs.mtls.example")
+STRANGER_KEY, STRANGER_CERT = self_signed_certificate("stranger")
 CLIENTS["mtls-web"] = Client(
     client_id="mtls-web",
     token_endpoint_auth_method="self_signed_tls_client_auth",
     redirect_uris=("https://app.example/cb",),
     grant_types=("authorization_code", "client_credentials"),
     scope="read",
-    jwks={"keys": [_jwk(APP_KEY)]},
+    jwks={"keys": [ec_jwk(APP_KEY)]},
     tls_client_certificate_bound_access_tokens=True,
 )
 CLIENTS["mtls-rs"] = Client(
