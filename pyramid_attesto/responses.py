@@ -44,6 +44,7 @@ __all__ = [
 logger = logging.getLogger("pyramid_attesto")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_NO_STORE_HEADERS = list(NO_STORE.items())
 
 PROTECTED_HEADERS = frozenset(
     {
@@ -130,11 +131,13 @@ def json_response(
     no_store: bool = True,
 ) -> Response:
     """A compact JSON response; ``no_store`` adds ``Cache-Control: no-store`` (RFC 6749 §5.1)."""
-    response = Response(
-        body=_dumps(body), status=status, content_type="application/json", charset=None
-    )
+    data = _dumps(body)
+    # The header list is built directly: WebOb's content_type/charset handling and its
+    # header multidict cost more than the rest of a token response's rendering.
+    headerlist = [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     if no_store:
-        response.headers.update(NO_STORE)
+        headerlist += _NO_STORE_HEADERS
+    response = Response(body=data, status=status, headerlist=headerlist)
     if headers:
         response.headers.update(headers)
     return response
