@@ -46,7 +46,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/soak.sqlite"
         migrate.upgrade(url)
-        token_app = bench_asrv._app(url, keystore)
+        token_app = bench_asrv._app(url, keystore, {})
         basic = "Basic " + base64.b64encode(f"svc:{bench_asrv.SECRET}".encode()).decode()
         issue = bench_asrv._post(
             token_app, "/oauth/token", b"grant_type=client_credentials", Authorization=basic
