@@ -328,6 +328,9 @@ def _metadata_documents(parsed: AttestoSettings, dpop: DPoPPolicy) -> dict[str, 
                 resource_documentation=parsed.resource_documentation,
                 dpop_signing_alg_values_supported=dpop.algorithms,
                 dpop_bound_access_tokens_required=parsed.dpop_required,
+                # RFC 9728 §2: certificate-bound tokens are always checked (RFC 8705 §3);
+                # advertised when the deployment receives client certificates.
+                tls_client_certificate_bound_access_tokens=parsed.mtls_enabled,
             )
         )
         body = json_response(document).body

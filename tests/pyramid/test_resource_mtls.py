@@ -131,3 +131,13 @@ def test_an_unsupported_confirmation_is_invalid_token_rfc7800_3_1(
 ) -> None:
     headers = {"Authorization": f"Bearer {issuer.token(cnf=cnf)}"}
     refused(app, headers, {"SSL_CLIENT_CERT": cert[1]})
+
+
+def test_metadata_advertises_certificate_bound_tokens_with_mtls_on_rfc9728_2(
+    tmp_path: Path, issuer: Issuer
+) -> None:
+    path = "/.well-known/oauth-protected-resource/api"
+    plain = make_app(tmp_path, issuer).get(path).json
+    assert "tls_client_certificate_bound_access_tokens" not in plain  # omitted: false
+    mtls = make_app(tmp_path, issuer, {"attesto.mtls.enabled": "true"}).get(path).json
+    assert mtls["tls_client_certificate_bound_access_tokens"] is True
