@@ -659,27 +659,15 @@ class TokenService:
         lifetime = self.policy.access_token_ttl
         if grant.max_lifetime is not None:
             lifetime = min(lifetime, grant.max_lifetime)
-        token = self._minter.mint(grant.claims, lifetime=lifetime)
-        body: TokenResponse = {
-            "access_token": token.token,
-            "issued_token_type": grant.issued_token_type,
-            "token_type": grant.token_type,
-            "expires_in": token.expires_in,
-        }
-        if grant.claims.scopes:
-            body["scope"] = format_scope(grant.claims.scopes)
-        self._event(
-            "token_issued",
+        return self._issue_claims(
             request,
-            grant_type=TOKEN_EXCHANGE,
-            subject=grant.claims.subject,
-            scope=format_scope(grant.claims.scopes),
-            metadata={
-                **self._bound_metadata(token, grant.claims),
-                "actor": grant.actor.subject if grant.actor is not None else None,
-            },
+            TOKEN_EXCHANGE,
+            grant.claims,
+            token_type=grant.token_type,
+            lifetime=lifetime,
+            issued_token_type=grant.issued_token_type,
+            metadata={"actor": grant.actor.subject if grant.actor is not None else None},
         )
-        return body
 
     def _assertion(self, request: TokenRequest, stores: Stores) -> TokenResponse:
         config = self._jwt_bearer
@@ -694,37 +682,57 @@ class TokenService:
         )
         self._check_principal(grant.claims.subject)
         self._claim(request.dpop, stores)
-        token = self._minter.mint(grant.claims, lifetime=self.policy.access_token_ttl)
-        body: TokenResponse = {
-            "access_token": token.token,
-            "token_type": grant.token_type,
-            "expires_in": token.expires_in,
-        }
-        if grant.claims.scopes:
-            body["scope"] = format_scope(grant.claims.scopes)
-        self._event(
-            "token_issued",
+        return self._issue_claims(
             request,
-            grant_type=JWT_BEARER,
-            subject=grant.claims.subject,
-            scope=format_scope(grant.claims.scopes),
+            JWT_BEARER,
+            grant.claims,
+            token_type=grant.token_type,
+            lifetime=self.policy.access_token_ttl,
             metadata={
-                **self._bound_metadata(token, grant.claims),
                 "assertion_issuer": grant.assertion.issuer,
                 "profile": grant.assertion.profile,
             },
         )
-        return body
 
-    @staticmethod
-    def _bound_metadata(token: MintedToken, claims: AccessTokenClaims) -> dict[str, object]:
+    def _issue_claims(
+        self,
+        request: TokenRequest,
+        grant_type: str,
+        claims: AccessTokenClaims,
+        *,
+        token_type: str,
+        lifetime: int,
+        metadata: Mapping[str, object],
+        issued_token_type: str | None = None,
+    ) -> TokenResponse:
+        """Mint the access token of a grant that built its own claims (token exchange,
+        jwt-bearer: no refresh token), emit ``token_issued`` and return the response body."""
+        token = self._minter.mint(claims, lifetime=lifetime)
+        body: TokenResponse = {
+            "access_token": token.token,
+            "token_type": token_type,
+            "expires_in": token.expires_in,
+        }
+        if issued_token_type is not None:
+            body["issued_token_type"] = issued_token_type  # RFC 8693 §2.2.1
+        if claims.scopes:
+            body["scope"] = format_scope(claims.scopes)
         cnf = claims.cnf or {}
         constraint = "dpop" if "jkt" in cnf else "mtls" if "x5t#S256" in cnf else None
-        return {
-            "jti": token.jti,
-            "token_type": "DPoP" if constraint == "dpop" else "Bearer",
-            "sender_constraint": constraint,
-        }
+        self._event(
+            "token_issued",
+            request,
+            grant_type=grant_type,
+            subject=claims.subject,
+            scope=format_scope(claims.scopes),
+            metadata={
+                "jti": token.jti,
+                "token_type": "DPoP" if constraint == "dpop" else "Bearer",
+                "sender_constraint": constraint,
+                **metadata,
+            },
+        )
+        return body
 
     # -- refresh_token (RFC 6749 §6) ------------------------------------------------------
 
