@@ -97,7 +97,11 @@ def quote(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Challenge:
-    """One challenge of a ``WWW-Authenticate`` field: a scheme and its auth-params, in order."""
+    """One challenge of a ``WWW-Authenticate`` field: a scheme and its auth-params, in order.
+
+    Each parameter name may occur once (RFC 9110 §11.2, case-insensitively): a challenge
+    repeating one (two ``realm``) raises :class:`ValueError` when rendered.
+    """
 
     scheme: str
     params: tuple[tuple[str, str], ...] = ()
@@ -108,9 +112,13 @@ class Challenge:
         if not self.params:
             return self.scheme
         parts = []
+        seen = set()
         for name, value in self.params:
             if not _TOKEN.match(name):
                 raise ValueError(f"bad auth-param name {name!r}")
+            if name.lower() in seen:
+                raise ValueError(f"the auth-param {name!r} is repeated")
+            seen.add(name.lower())
             parts.append(f"{name}={quote(value)}")
         return f"{self.scheme} {', '.join(parts)}"
 
@@ -259,16 +267,25 @@ class WWWAuthenticate(Protocol):
     Called with the Pyramid request, the challenges attesto answers with (a tuple of
     :class:`Challenge`, in order) and the :class:`~pyramid_attesto.core.errors.OAuthError`
     (``None`` for a request without credentials); returns the challenges to send. Used for
-    the resource server's and UserInfo's challenges (RFC 6750 §3, RFC 9449 §7) and for the
-    registration endpoints' ``Bearer`` challenge (RFC 7591, RFC 7592). For example, a realm
-    on every challenge::
+    the resource server's and UserInfo's challenges (RFC 6750 §3, RFC 9449 §7), for the
+    registration endpoints' ``Bearer`` challenge (RFC 7591, RFC 7592) and for the ``Basic``
+    challenge of a failed client authentication at the token, PAR, revocation and
+    introspection endpoints (``Basic realm="oauth", charset="UTF-8"`` with an
+    ``invalid_client`` error, RFC 6749 §5.2). For example, a realm of your own on every
+    challenge (replacing attesto's, since a parameter may occur once per challenge)::
 
         def www_authenticate(request, challenges, error):
-            return [Challenge(c.scheme, (("realm", "api"), *c.params)) for c in challenges]
+            return [
+                Challenge(c.scheme, (("realm", "api"), *[p for p in c.params if p[0] != "realm"]))
+                for c in challenges
+            ]
 
     Keep the schemes and the ``error`` parameter: clients act on them (a ``DPoP``
     ``use_dpop_nonce`` challenge is how a client learns to retry). A hook that raises or
-    returns something that cannot be sent is logged and attesto's challenges are sent.
+    returns something that cannot be sent (no challenge, a repeated parameter, a control
+    character) is logged and attesto's challenges are sent; so is one that drops the
+    ``Basic`` challenge of a client authentication (RFC 6749 §5.2: the challenge matches the
+    scheme the client used).
     """
 
     def __call__(
@@ -277,10 +294,15 @@ class WWWAuthenticate(Protocol):
 
 
 def www_authenticate(
-    request: Any, challenges: Sequence[Challenge], error: OAuthError | None
+    request: Any,
+    challenges: Sequence[Challenge],
+    error: OAuthError | None,
+    *,
+    require_scheme: str | None = None,
 ) -> str:
     """The ``WWW-Authenticate`` value of ``challenges``, after the host's
-    ``attesto.www_authenticate`` hook (if any)."""
+    ``attesto.www_authenticate`` hook (if any). With ``require_scheme``, the hook's
+    challenges must still offer that scheme (the ``Basic`` of client authentication)."""
     default = render_challenges(challenges)
     hook = response_hooks(request).www_authenticate
     if hook is None:
@@ -289,6 +311,10 @@ def www_authenticate(
         altered = tuple(hook(request, tuple(challenges), error))
         if not altered or not all(isinstance(c, Challenge) for c in altered):
             raise TypeError("the hook must return one or more Challenge values")
+        if require_scheme is not None and not any(
+            c.scheme.lower() == require_scheme.lower() for c in altered
+        ):
+            raise ValueError(f"the hook dropped the {require_scheme} challenge")
         return render_challenges(altered)
     except Exception:
         logger.exception("pyramid_attesto: attesto.www_authenticate failed; sending ours")

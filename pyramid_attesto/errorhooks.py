@@ -1,10 +1,10 @@
-"""The response hooks of a deployment (DESIGN.md D24): ``attesto.send_error`` and
-``attesto.www_authenticate``.
+"""The response hooks of a deployment (DESIGN.md D24): ``attesto.send_error``,
+``attesto.www_authenticate`` and ``attesto.no_store``.
 
 Each is a dotted name in settings (``pkg.mod:fn`` or ``pkg.mod.fn``), or a callable handed to
 its directive, which wins: ``config.set_attesto_send_error(fn)``,
-``config.set_attesto_www_authenticate(fn)``. They are resolved once at startup (a name that
-does not resolve to a callable raises
+``config.set_attesto_www_authenticate(fn)``, ``config.set_attesto_no_store(fn)``. They are
+resolved once at startup (a name that does not resolve to a callable raises
 :class:`~pyramid_attesto.core.errors.ConfigurationError` naming the setting) and kept in the
 registry as :class:`~pyramid_attesto.responses.ResponseHooks`.
 
@@ -13,28 +13,35 @@ registry as :class:`~pyramid_attesto.responses.ResponseHooks`.
   UserInfo, registration, the resource server's challenges, ``405``, ``503``);
 - ``www_authenticate(request, challenges, error)``
   (:class:`~pyramid_attesto.challenges.WWWAuthenticate`): the challenges of the resource
-  server, UserInfo and the registration endpoints.
+  server, UserInfo and the registration endpoints, and the ``Basic`` challenge of a failed
+  client authentication (token, PAR, revocation, introspection);
+- ``no_store(request, response)`` (:class:`~pyramid_attesto.responses.NoStore`): a
+  deployment's own headers on every response attesto marks non-cacheable. It is run by a
+  ``NewResponse`` subscriber registered only when the hook is set, so a deployment without
+  it pays nothing per response.
 
 Both :mod:`pyramid_attesto` and :mod:`pyramid_attesto.resource` install them; installing
-twice is harmless.
+twice is harmless (the subscriber is registered once).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pyramid.interfaces import INewResponse
 from pyramid.path import DottedNameResolver
 
 from .core.errors import ConfigurationError
-from .responses import IResponseHooks, ResponseHooks
+from .responses import IResponseHooks, ResponseHooks, no_store_subscriber
 from .settings import PREFIX, SETTINGS
 
 __all__ = ["HOOKS", "install_response_hooks", "resolve_response_hooks"]
 
-HOOKS = ("send_error", "www_authenticate")
+HOOKS = ("send_error", "www_authenticate", "no_store")
 """The hook names: ``attesto.<name>`` and ``config.set_attesto_<name>``."""
 
 _OVERRIDES = "attesto.response_hook_overrides"
+_NO_STORE_SUBSCRIBED = "attesto.no_store_subscribed"
 
 
 def _overrides(registry: Any) -> dict[str, object]:
@@ -92,6 +99,9 @@ def install_response_hooks(config: Any, *, order: int) -> None:
             registry.settings or {}, _overrides(registry), package=config.package
         )
         registry.registerUtility(hooks, IResponseHooks)
+        if hooks.no_store is not None and not registry.get(_NO_STORE_SUBSCRIBED):
+            registry[_NO_STORE_SUBSCRIBED] = True
+            registry.registerHandler(no_store_subscriber(hooks.no_store), (INewResponse,))
 
     # No discriminator: both includes install it, and resolving twice is the same.
     config.action(None, setup, order=order)

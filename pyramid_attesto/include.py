@@ -18,8 +18,9 @@ fetches), and one per host policy object (``config.set_attesto_client_store(stor
 ``set_attesto_assertion_subject_resolver``, ``set_attesto_assertion_policy``,
 ``set_attesto_refresh_token_policy``, ``set_attesto_client_resource_policy``: an object or a
 dotted name, see :mod:`pyramid_attesto.hostpolicy`), and the response hooks
-``config.set_attesto_send_error(fn)`` and ``config.set_attesto_www_authenticate(fn)``
-(:mod:`pyramid_attesto.errorhooks`); a directive wins over the setting.
+``config.set_attesto_send_error(fn)``, ``config.set_attesto_www_authenticate(fn)`` and
+``config.set_attesto_no_store(fn)`` (:mod:`pyramid_attesto.errorhooks`; with a ``no_store``
+hook, a ``NewResponse`` subscriber); a directive wins over the setting.
 
 Adds the routes, each named ``attesto.<endpoint>``:
 
@@ -236,7 +237,7 @@ def includeme(config: Any) -> None:
         config.registry.registerUtility(server, IAuthorizationServer)
 
     config.action(("attesto", "setup"), setup, order=_ORDER)
-    # attesto.send_error / attesto.www_authenticate (DESIGN.md D24).
+    # attesto.send_error / www_authenticate / no_store (DESIGN.md D24).
     install_response_hooks(config, order=_ORDER)
     _wellknown_routes(config)
     _endpoint_routes(config, prefix)

@@ -487,5 +487,5 @@ def includeme(config: Any) -> None:
     config.action(("attesto", "resource_policy"), install_policy, order=PHASE2_CONFIG + 1)
     # After the directives and the authorization server's setup (its keystore and clock).
     config.action(("attesto", "resource_server"), build, order=_AS_SETUP_ORDER + 1)
-    # attesto.send_error / attesto.www_authenticate shape the challenges (DESIGN.md D24).
+    # attesto.send_error / www_authenticate / no_store shape the challenges (DESIGN.md D24).
     install_response_hooks(config, order=_AS_SETUP_ORDER)

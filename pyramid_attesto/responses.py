@@ -13,6 +13,23 @@ hook chooses the body (and may add headers or change the JSON media type); the s
 ``DPoP-Nonce``, ``Allow``, ``Retry-After``) stay attesto's. A hook that raises or returns
 something that cannot be sent is logged and the standard body is sent instead: a broken
 envelope never turns an OAuth error into a 500.
+
+The ``Basic`` challenge of a failed client authentication (``invalid_client`` at the token,
+PAR, revocation and introspection endpoints, RFC 6749 §5.2) goes through the host's
+``attesto.www_authenticate`` hook like the resource server's challenges
+(:func:`pyramid_attesto.challenges.www_authenticate`); the hook must keep the ``Basic``
+scheme.
+
+Non-cacheable responses (DESIGN.md D24): every response attesto marks non-cacheable (token,
+error, PAR, revocation, introspection, UserInfo, registration and authorization responses,
+never discovery or JWKS) carries ``Cache-Control: no-store`` and ``Pragma: no-cache``
+(RFC 6749 §5.1, RFC 6750 §5.3, RFC 9700) and is marked for the host's ``attesto.no_store``
+hook (:class:`NoStore`), which may add its own headers (``Surrogate-Control``,
+``CDN-Cache-Control``, ``Expires``). The hook runs last, from a ``NewResponse`` subscriber
+that exists only when a hook is configured (so a deployment without one pays nothing but the
+mark); afterwards attesto checks that ``Cache-Control`` still carries ``no-store`` and
+``Pragma`` ``no-cache``, and restores its own headers (logging an error) when the hook
+removed or weakened them or raised: a hook can never make a token response cacheable.
 """
 
 from __future__ import annotations
@@ -28,15 +45,21 @@ from pyramid.response import Response
 from pyramid.threadlocal import get_current_request
 from zope.interface import Interface
 
-from .core.errors import OAuthError
+from .core.errors import InvalidClient, OAuthError
 
 __all__ = [
+    "NO_STORE",
     "PROTECTED_HEADERS",
     "ErrorEnvelope",
     "IResponseHooks",
+    "NoStore",
     "ResponseHooks",
     "SendError",
+    "apply_no_store_hook",
+    "is_marked_no_store",
     "json_response",
+    "mark_no_store",
+    "no_store_subscriber",
     "oauth_error_response",
     "response_hooks",
 ]
@@ -44,7 +67,10 @@ __all__ = [
 logger = logging.getLogger("pyramid_attesto")
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""attesto's headers of a non-cacheable response (RFC 6749 §5.1)."""
 _NO_STORE_HEADERS = list(NO_STORE.items())
+# RFC 9110 §5.6.4 quoted-strings, blanked before a directive list is split on commas.
+_QUOTED_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 PROTECTED_HEADERS = frozenset(
     {
@@ -94,6 +120,30 @@ class SendError(Protocol):
     def __call__(self, request: Any, error: OAuthError, body: dict[str, Any]) -> object: ...
 
 
+class NoStore(Protocol):
+    """``attesto.no_store``: a deployment's own headers on attesto's non-cacheable responses.
+
+    Called with the Pyramid request and the response (a :class:`pyramid.response.Response`
+    that already carries ``Cache-Control: no-store`` and ``Pragma: no-cache``) of every
+    response attesto marks non-cacheable: token (success and error), PAR, revocation,
+    introspection, UserInfo, registration, the authorization endpoint's pages and redirects,
+    every attesto JSON error and the resource server's challenges; never the discovery
+    documents or the JWKS, which are cacheable. It runs last, after the view and the tweens.
+    For a CDN in front of the server::
+
+        def no_store(request, response):
+            response.headers["Surrogate-Control"] = "no-store"
+            response.headers["CDN-Cache-Control"] = "no-store"
+            response.headers["Cache-Control"] = "no-store, private"
+
+    The hook may add headers and extend ``Cache-Control``, but ``no-store`` (and ``Pragma:
+    no-cache``) must stay: a hook that removes or weakens them, or raises, is logged and
+    attesto's headers are put back (RFC 6749 §5.1, RFC 6750 §5.3).
+    """
+
+    def __call__(self, request: Any, response: Any) -> None: ...
+
+
 class IResponseHooks(Interface):  # type: ignore[misc]
     """Registry key of the :class:`ResponseHooks`."""
 
@@ -105,6 +155,7 @@ class ResponseHooks:
     send_error: SendError | None = None
     www_authenticate: Callable[..., Sequence[Any]] | None = None
     """``www_authenticate(request, challenges, error)``; see :mod:`pyramid_attesto.challenges`."""
+    no_store: NoStore | None = None
 
 
 _NO_HOOKS = ResponseHooks()
@@ -130,7 +181,8 @@ def json_response(
     headers: Mapping[str, str] | None = None,
     no_store: bool = True,
 ) -> Response:
-    """A compact JSON response; ``no_store`` adds ``Cache-Control: no-store`` (RFC 6749 §5.1)."""
+    """A compact JSON response; ``no_store`` adds ``Cache-Control: no-store`` (RFC 6749 §5.1)
+    and marks the response for the ``attesto.no_store`` hook."""
     data = _dumps(body)
     # The header list is built directly: WebOb's content_type/charset handling and its
     # header multidict cost more than the rest of a token response's rendering.
@@ -138,9 +190,72 @@ def json_response(
     if no_store:
         headerlist += _NO_STORE_HEADERS
     response = Response(body=data, status=status, headerlist=headerlist)
+    response.attesto_no_store = no_store
     if headers:
         response.headers.update(headers)
     return response
+
+
+def mark_no_store(response: Response) -> Response:
+    """Put attesto's ``Cache-Control: no-store`` and ``Pragma: no-cache`` on ``response``
+    (RFC 6749 §5.1) and mark it for the ``attesto.no_store`` hook."""
+    response.headers.update(NO_STORE)
+    response.attesto_no_store = True
+    return response
+
+
+def is_marked_no_store(response: object) -> bool:
+    """Whether attesto marked ``response`` non-cacheable (:func:`mark_no_store`)."""
+    return getattr(response, "attesto_no_store", False) is True
+
+
+def _has_directive(values: Sequence[str], directive: str) -> bool:
+    """Whether a field's lines carry ``directive`` as a directive name (RFC 9111 §5.2: a
+    comma-separated list of ``token [ "=" ( token / quoted-string ) ]``, case-insensitive);
+    a ``no-store`` inside a quoted argument is not the directive."""
+    for value in values:
+        for part in _QUOTED_STRING.sub('""', value).split(","):
+            if part.split("=", 1)[0].strip().lower() == directive:
+                return True
+    return False
+
+
+def apply_no_store_hook(hook: NoStore, request: Any, response: Any) -> None:
+    """Call ``hook`` on a response attesto marked non-cacheable; afterwards the response
+    still carries ``Cache-Control: no-store`` and ``Pragma: no-cache`` whatever the hook did
+    (RFC 6749 §5.1, RFC 6750 §5.3: a token or an error is never stored by a cache)."""
+    try:
+        hook(request, response)
+        headers = response.headers
+        if not _has_directive(headers.getall("Cache-Control"), "no-store"):
+            problem = "removed or weakened Cache-Control: no-store"
+        elif not _has_directive(headers.getall("Pragma"), "no-cache"):
+            problem = "removed Pragma: no-cache"
+        else:
+            return
+        logger.error(
+            "pyramid_attesto: attesto.no_store %s at %s; attesto's headers are restored",
+            problem,
+            getattr(request, "path", "?"),
+        )
+    except Exception:
+        logger.exception(
+            "pyramid_attesto: attesto.no_store failed; attesto's no-store headers are restored"
+        )
+    response.headers.update(NO_STORE)
+
+
+def no_store_subscriber(hook: NoStore) -> Callable[[Any], None]:
+    """The ``NewResponse`` subscriber that runs ``hook`` on attesto's marked responses (once:
+    the mark is cleared, so a subrequest's response returned as is is not hooked twice)."""
+
+    def subscriber(event: Any) -> None:
+        response = event.response
+        if is_marked_no_store(response):
+            response.attesto_no_store = False
+            apply_no_store_hook(hook, event.request, response)
+
+    return subscriber
 
 
 def _envelope(
@@ -169,6 +284,15 @@ def _envelope(
     return encoded, envelope.content_type, headers
 
 
+def _client_challenge(request: Any, error: InvalidClient) -> str:
+    """The ``Basic`` challenge of a failed client authentication (RFC 6749 §5.2), through
+    the host's ``attesto.www_authenticate`` hook."""
+    from .challenges import Challenge, www_authenticate  # that module imports this one
+
+    challenge = Challenge("Basic", error.basic_params)
+    return www_authenticate(request, (challenge,), error, require_scheme="Basic")
+
+
 def oauth_error_response(
     error: OAuthError,
     request: Any = None,
@@ -181,7 +305,8 @@ def oauth_error_response(
 
     ``body`` replaces the standard body (a resource server's ``insufficient_scope`` adds
     ``scope``); ``headers`` are protocol headers added to ``error.headers``; ``commit``
-    adds ``x-tm: commit`` (rule 3). ``request`` defaults to the current request.
+    adds ``x-tm: commit`` (rule 3). ``request`` defaults to the current request. The
+    ``Basic`` challenge of an ``invalid_client`` goes through ``attesto.www_authenticate``.
     """
     if request is None:
         request = get_current_request()
@@ -194,6 +319,8 @@ def oauth_error_response(
         response.headers["Content-Type"] = content_type
         response.headers.update(extra)
     response.headers.update(error.headers)
+    if isinstance(error, InvalidClient) and error.basic_params:
+        response.headers["WWW-Authenticate"] = _client_challenge(request, error)
     if headers:
         response.headers.update(headers)
     if commit:

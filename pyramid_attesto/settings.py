@@ -379,6 +379,13 @@ SETTINGS: Mapping[str, Setting] = {
         help="Dotted name of www_authenticate(request, challenges, error) -> challenges: adds "
         "or alters challenge parameters (realm, ...).",
     ),
+    "no_store": Setting(
+        _str,
+        None,
+        help="Dotted name of no_store(request, response) -> None: adds a deployment's own "
+        "headers (Surrogate-Control, CDN-Cache-Control, ...) to every response attesto marks "
+        "non-cacheable; Cache-Control: no-store always stays.",
+    ),
     # -- JAR, JARM and the mTLS aliases (issue 6) ---------------------------------------------
     "request_object_policy": Setting(
         _str,
@@ -546,6 +553,7 @@ class AttestoSettings:
     client_resource_policy: str | None = None
     send_error: str | None = None
     www_authenticate: str | None = None
+    no_store: str | None = None
     request_object_policy: str | None = None
     require_signed_request_object: bool = False
     response_modes: tuple[str, ...] = ("query", "form_post", "jwt", "query.jwt", "form_post.jwt")

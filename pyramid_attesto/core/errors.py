@@ -156,14 +156,24 @@ class InvalidClient(OAuthError):
     """Client authentication failed (RFC 6749 §5.2).
 
     When the client tried HTTP authentication, the response is 401 with a ``Basic``
-    challenge: use :meth:`basic_challenge`.
+    challenge: use :meth:`basic_challenge`. ``basic_params`` keeps the challenge's
+    auth-params, so a framework can hand the challenge to a host hook before rendering it.
+
+    >>> err = InvalidClient("client authentication failed").basic_challenge()
+    >>> err.status, err.headers["WWW-Authenticate"]
+    (401, 'Basic realm="oauth", charset="UTF-8"')
     """
 
     error = "invalid_client"
     default_status = 401
+    basic_params: tuple[tuple[str, str], ...] = ()
 
     def basic_challenge(self, realm: str = "oauth") -> InvalidClient:
+        """Answer with 401 and ``WWW-Authenticate: Basic`` (RFC 6749 §5.2, RFC 7617 §2)."""
+        if not is_valid_description(realm):
+            raise ValueError("a realm outside the quotable character set")
         self.status = 401
+        self.basic_params = (("realm", realm), ("charset", "UTF-8"))
         self.headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
         return self
 

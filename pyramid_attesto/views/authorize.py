@@ -78,6 +78,10 @@ _MIN_BROWSER_SECRET = 32
 
 
 def _browser(response: Response) -> Response:
+    # A host's login or consent page keeps its own Cache-Control; one without gets attesto's
+    # no-store, and with it the attesto.no_store hook.
+    if "Cache-Control" not in response.headers:
+        response.attesto_no_store = True
     for name, value in BROWSER_HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -21,7 +21,7 @@ from pyramid.response import Response
 
 from pyramid_attesto.challenges import Challenge, www_authenticate
 from pyramid_attesto.core.errors import InvalidClientMetadata, InvalidRequest, OAuthError
-from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
+from pyramid_attesto.responses import json_response, mark_no_store, oauth_error_response
 from pyramid_attesto.server import AuthorizationServer, get_server
 from pyramid_attesto.views._http import check_https, method_not_allowed, with_cors
 
@@ -146,7 +146,6 @@ def registration_client_view(request: Any) -> Response:
         service.delete(client_id, token)
     except OAuthError as error:
         return with_cors(_error(request, error))
-    response = Response(status=204)
-    response.headers.update(NO_STORE)
+    response = mark_no_store(Response(status=204))
     response.headers["x-tm"] = "commit"
     return with_cors(response)

@@ -23,7 +23,7 @@ from pyramid_attesto.core.host import Event
 from pyramid_attesto.core.introspection import INTROSPECTION_JWT_MEDIA_TYPE, accepts_jwt_response
 from pyramid_attesto.core.keys import Algorithm
 from pyramid_attesto.core.mtls import ClientCertificate
-from pyramid_attesto.responses import NO_STORE, json_response, oauth_error_response
+from pyramid_attesto.responses import json_response, mark_no_store, oauth_error_response
 from pyramid_attesto.server import AuthorizationServer, TokenEndpoint, get_server
 from pyramid_attesto.views._http import (
     Form,
@@ -149,9 +149,7 @@ def _revoke(request: Any) -> Response:
         endpoint.admin.revoke(form, client, request.attesto_stores)
     except OAuthError as error:
         return oauth_error_response(error, request)
-    response = Response(status=200, body=b"")
-    response.headers.update(NO_STORE)
-    return response
+    return mark_no_store(Response(status=200, body=b""))
 
 
 def introspection_view(request: Any) -> Response:
@@ -179,6 +177,5 @@ def introspection_view(request: Any) -> Response:
         response = Response(
             body=jwt.encode("ascii"), content_type=INTROSPECTION_JWT_MEDIA_TYPE, charset=None
         )
-        response.headers.update(NO_STORE)
-        return response
+        return mark_no_store(response)
     return json_response(body)

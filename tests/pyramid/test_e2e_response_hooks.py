@@ -237,6 +237,90 @@ def test_a_failing_challenge_hook_sends_attestos_challenge_rfc6750_3(hook: Any) 
     assert "realm" not in res.headers["WWW-Authenticate"]
 
 
+# -- the Basic challenge of client authentication (RFC 6749 §5.2) --------------------------
+
+STANDARD_BASIC = 'Basic realm="oauth", charset="UTF-8"'
+SEEN: list[tuple[str, str | None]] = []
+
+
+def basic_realm(
+    request: Any, challenges: tuple[Challenge, ...], error: OAuthError | None
+) -> list[Challenge]:
+    """A realm of the deployment's, replacing attesto's (the documented example)."""
+    SEEN.append((challenges[0].scheme, error.error if error else None))
+    return [
+        Challenge(c.scheme, (("realm", "id.example"), *[p for p in c.params if p[0] != "realm"]))
+        for c in challenges
+    ]
+
+
+def _basic_app(hook: Any = basic_realm, **settings: Any) -> TestApp:
+    return as_app(
+        {"attesto.introspection_clients": "rs", **settings},
+        set_attesto_www_authenticate=hook,
+        set_attesto_consent_policy=Consent(),
+    )
+
+
+BAD_SECRET = basic("svc", "wrong-secret-0123456789")
+PAR_FORM = {"response_type": "code", "client_id": "svc", "redirect_uri": "https://app.example/cb"}
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [(TOKEN, CC), (INTROSPECT, {"token": "x"}), (REVOKE, {"token": "x"}), ("/oauth/par", PAR_FORM)],
+)
+def test_basic_challenge_goes_through_the_hook_rfc6749_5_2(path: str, form: Any) -> None:
+    SEEN.clear()
+    res = _basic_app().post(path, form, headers=BAD_SECRET, status=401)
+    assert res.json["error"] == "invalid_client"
+    assert res.headers["WWW-Authenticate"] == 'Basic realm="id.example", charset="UTF-8"'
+    assert res.headers["Cache-Control"] == "no-store"
+    assert SEEN == [("Basic", "invalid_client")]
+
+
+def test_without_the_hook_the_basic_challenge_is_unchanged_rfc6749_5_2() -> None:
+    res = as_app().post(TOKEN, CC, headers=BAD_SECRET, status=401)
+    assert res.headers["WWW-Authenticate"] == STANDARD_BASIC
+
+
+def _adds_a_parameter(request: Any, challenges: Any, error: Any) -> list[Challenge]:
+    return [Challenge(c.scheme, (*c.params, ("error", error.error))) for c in challenges]
+
+
+def test_basic_challenge_hook_may_add_a_parameter_on_token_and_introspection() -> None:
+    app = _basic_app(_adds_a_parameter)
+    for path, form in ((TOKEN, CC), (INTROSPECT, {"token": "x"})):
+        res = app.post(path, form, headers=BAD_SECRET, status=401)
+        assert res.headers["WWW-Authenticate"] == STANDARD_BASIC + ', error="invalid_client"'
+
+
+def _drops_basic(request: Any, challenges: Any, error: Any) -> list[Challenge]:
+    return [Challenge("Bearer", (("realm", "api"),))]
+
+
+def _raises_challenge(request: Any, challenges: Any, error: Any) -> list[Challenge]:
+    raise RuntimeError("host bug")
+
+
+@pytest.mark.parametrize("hook", [_raises_challenge, _drops_basic, with_realm, _empty, _broken])
+def test_a_failing_basic_challenge_hook_sends_the_standard_challenge_rfc6749_5_2(
+    hook: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 6749 §5.2: a 401 ``invalid_client`` after HTTP authentication carries a challenge
+    in the scheme the client used. A hook that raises, drops ``Basic``, repeats ``realm``
+    (``with_realm`` prepends one: RFC 9110 §11.2, a parameter once per challenge) or returns
+    nothing sendable is logged and the standard ``Basic`` challenge is sent."""
+    app = _basic_app(hook)
+    with caplog.at_level(logging.ERROR, logger="pyramid_attesto"):
+        for path, form in ((TOKEN, CC), (INTROSPECT, {"token": "x"})):
+            res = app.post(path, form, headers=BAD_SECRET, status=401)
+            assert res.json["error"] == "invalid_client"
+            assert res.headers["WWW-Authenticate"] == STANDARD_BASIC
+    assert "attesto.www_authenticate failed" in caplog.text
+    assert "wrong-secret" not in caplog.text
+
+
 def test_no_hooks_changes_nothing() -> None:
     res = as_app().get(TOKEN, status=405)
     assert res.json == {
