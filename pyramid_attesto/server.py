@@ -563,6 +563,7 @@ def _token_endpoint(
     )
     verifier, nonces = _dpop(settings, clock)
     introspectors = frozenset(settings.introspection_clients)
+    client_auth = _client_auth(settings, key_sets)
     admin = TokenAdministration(
         keystore,
         issuer=settings.issuer,
@@ -570,12 +571,13 @@ def _token_endpoint(
         clock=clock,
         emit=emit,
         may_introspect=lambda caller, _response: caller.client_id in introspectors,
+        client_auth=client_auth,
     )
     return TokenEndpoint(
         admin=admin,
         introspection_jwt=IntrospectionJWTEncoder(keystore, issuer=settings.issuer, clock=clock),
         client_store=host.client_store,
-        client_auth=_client_auth(settings, key_sets),
+        client_auth=client_auth,
         service=service,
         dpop=verifier,
         nonces=nonces,

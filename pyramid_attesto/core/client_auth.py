@@ -95,6 +95,7 @@ __all__ = [
     "ClientAuthRequest",
     "KeySetCache",
     "authenticate_client",
+    "client_auth_failure",
     "parse_basic_credentials",
 ]
 
@@ -345,6 +346,17 @@ class _Failure:
         else:
             error.status = 400
         return error
+
+
+def client_auth_failure(
+    policy: ClientAuthPolicy, description: str, reason: str, *, header_used: bool = False
+) -> InvalidClient:
+    """An ``invalid_client`` error with the status RFC 6749 §5.2 asks for: ``401`` with a
+    ``Basic`` challenge when the client used the ``Authorization`` header or the server
+    accepts ``client_secret_basic`` (RFC 9110 §15.5.2: a 401 always carries a challenge),
+    ``400`` otherwise. For refusals after authentication (a public client where a
+    confidential one is required)."""
+    return _Failure(policy, header_used)(description, reason)
 
 
 def _single(form: Mapping[str, Sequence[str]], name: str) -> str | None:

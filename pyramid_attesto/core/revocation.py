@@ -25,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Literal
 
-from .client_auth import AuthenticatedClient
+from .client_auth import AuthenticatedClient, ClientAuthPolicy, client_auth_failure
 from .clients import Client
 from .clock import Clock
-from .errors import InvalidClient, InvalidRequest, InvalidToken
+from .errors import InvalidRequest, InvalidToken
 from .host import Event
 from .introspection import (
     IntrospectionResponse,
@@ -77,7 +77,9 @@ class TokenAdministration:
         clock: Clock,
         emit: Callable[[Event], None],
         may_introspect: IntrospectionHook | None = None,
+        client_auth: ClientAuthPolicy | None = None,
     ) -> None:
+        self._client_auth = client_auth if client_auth is not None else ClientAuthPolicy()
         self._verifier = AccessTokenVerifier(
             keystore, issuer=issuer, audience=frozenset(audiences), clock=clock
         )
@@ -146,9 +148,10 @@ class TokenAdministration:
         """The RFC 7662 §2.2 response for the presented token, as ``client`` may see it."""
         if client.client.public:
             # RFC 7662 §2.1: the endpoint requires authorization; a public client has none.
-            raise InvalidClient(
+            raise client_auth_failure(
+                self._client_auth,
                 "introspection needs an authenticated confidential client",
-                reason="public_client",
+                "public_client",
             )
         token = _single(form, "token")
         hint = _single(form, "token_type_hint")

@@ -130,6 +130,18 @@ def test_refresh_token_introspection_rfc7662_2_2() -> None:
 def test_public_client_may_not_introspect_rfc7662_2_1() -> None:
     res = _app().post(INTROSPECT, {"token": "x", "client_id": "pub"}, status=401)
     assert res.json["error"] == "invalid_client"
+    # RFC 9110 §15.5.2: a 401 carries a challenge; RFC 6749 §5.2 names the scheme to use.
+    assert res.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_public_client_without_basic_on_is_a_400_rfc6749_5_2() -> None:
+    # Without client_secret_basic there is no scheme to challenge with: RFC 6749 §5.2 400.
+    methods = {"attesto.token_endpoint_auth_methods": "client_secret_post none"}
+    res = as_app({**SETTINGS, **methods}).post(
+        INTROSPECT, {"token": "x", "client_id": "pub"}, status=400
+    )
+    assert res.json["error"] == "invalid_client"
+    assert "WWW-Authenticate" not in res.headers
 
 
 def test_unauthenticated_caller_is_invalid_client_rfc7662_2_1() -> None:
