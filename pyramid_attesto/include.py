@@ -33,8 +33,8 @@ Adds the routes, each named ``attesto.<endpoint>``:
 
 Endpoint routes are mounted under ``attesto.route_prefix`` (``/oauth`` by default), or under
 the ``route_prefix`` given to ``config.include``; with registration on, ``attesto.registration``
-(``POST {prefix}/register``) and ``attesto.registration_client`` (``GET``/``DELETE
-{prefix}/register/{client_id}``, RFC 7592).
+(``POST {prefix}/register``) and ``attesto.registration_client``
+(``GET``/``PUT``/``DELETE {prefix}/register/{client_id}``, RFC 7592).
 
 When ``attesto.resource`` is set, the application protects its own API too: the include also
 includes :mod:`pyramid_attesto.resource` (the security policy, the challenges and the

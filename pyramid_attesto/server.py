@@ -168,7 +168,9 @@ it needs is configured: the client endpoints need ``attesto.client_store``."""
 EXTRA_ROUTES: tuple[tuple[str, str, str], ...] = (
     (
         "registration_client",
-        "/register/{client_id}",
+        # Any rest of the path, slashes too: a URL-shaped client_id (a metadata document's)
+        # is answered 401 as every client without a registration is (RFC 7592 §2), not 404.
+        "/register/{client_id:.+}",
         "pyramid_attesto.views.registration.registration_client_view",
     ),
 )
@@ -632,6 +634,7 @@ def _registration(
     urls: Mapping[str, str],
     token: TokenEndpoint | None,
     authorize: AuthorizeEndpoint | None = None,
+    emit: Callable[[Event], None] | None = None,
 ) -> RegistrationService | None:
     if "registration" not in urls:
         return None
@@ -673,6 +676,7 @@ def _registration(
         clock=clock,
         gate=host.registration_gate,
         initial_access_tokens=initial,
+        emit=emit,
     )
 
 
@@ -876,7 +880,7 @@ def build_server(
         token=token,
         authorize=authorize,
         userinfo=userinfo,
-        registration=_registration(settings, host, clock, urls, token, authorize),
+        registration=_registration(settings, host, clock, urls, token, authorize, emit),
         mtls_urls=MappingProxyType(
             {e.name: aliases[e.member] for e in enabled if e.member in aliases}
         ),

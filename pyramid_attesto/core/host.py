@@ -147,6 +147,9 @@ EventName = Literal[
     "refresh_rotated",
     "refresh_reuse_detected",
     "introspected",
+    "client_registered",
+    "client_updated",
+    "client_deleted",
 ]
 EVENT_NAMES: frozenset[str] = frozenset(get_args(EventName))
 

@@ -1,8 +1,9 @@
-"""Dynamic client registration: RFC 7591 §2, §3 and RFC 7592 §2.1, §2.3 (read and delete).
+"""Dynamic client registration: RFC 7591 §2, §3 and RFC 7592 §2 (read, update, delete).
 
 :func:`parse_client_metadata` validates an RFC 7591 §2 metadata document (also the body of a
 Client ID Metadata Document, :mod:`.cimd`); :class:`RegistrationService` registers a client,
-reads it back and deletes it, with the host's :class:`RegistrationStore`.
+reads it back, replaces its metadata and deletes it, with the host's
+:class:`RegistrationStore`.
 
 Metadata rules (an error is ``invalid_client_metadata`` or, for a redirect URI,
 ``invalid_redirect_uri``, RFC 7591 §3.2.2):
@@ -37,6 +38,17 @@ Metadata rules (an error is ``invalid_client_metadata`` or, for a redirect URI,
 
 Secrets (DESIGN.md rule 4): the ``client_secret`` and the registration access token are
 256-bit random values returned once and stored only as :func:`~.secret.hash_secret`.
+
+An update (RFC 7592 §2.2) is a new registration request for the same client: the body goes
+through :func:`parse_client_metadata` and the :class:`RegistrationGate` as a registration
+does, and replaces the stored metadata (an omitted member takes its default, it does not keep
+its old value). The body must name the client's ``client_id``; a ``client_secret`` in it must
+be the current one; ``registration_access_token``, ``registration_client_uri``,
+``client_secret_expires_at`` and ``client_id_issued_at`` must not be sent (the RFC says so of
+the client and leaves the server's answer open: here it is ``invalid_request``, so that a
+client echoing a whole read response learns of its mistake). The secret is kept; it is issued
+only when the client moves from ``none`` or ``private_key_jwt`` to a secret method, and
+dropped when it moves away from one. The registration access token is kept.
 """
 
 from __future__ import annotations
@@ -44,7 +56,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NotRequired, Protocol, TypedDict, cast
 from urllib.parse import urlsplit
@@ -59,11 +71,13 @@ from .encoding import b64url_encode
 from .errors import (
     InvalidClientMetadata,
     InvalidRedirectURI,
+    InvalidRequest,
     InvalidScope,
     InvalidToken,
     TemporarilyUnavailable,
     UnapprovedSoftwareStatement,
 )
+from .host import Event, EventName
 from .jwt_bearer import GRANT_TYPE as JWT_BEARER_GRANT
 from .keys import SIGNING_ALGORITHMS
 from .redirect_uris import validate_redirect_uri_for_registration
@@ -106,6 +120,13 @@ _MAX_CONTACTS: Final = 10
 _MAX_KEYS: Final = 10
 _MAX_SHORT: Final = 255
 _PRIVATE_KEY_MEMBERS: Final = frozenset({"d", "p", "q", "dp", "dq", "qi", "k"})
+_SERVER_MEMBERS: Final = (
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+)
+"""What the server provisions; RFC 7592 §2.2: an update request must not include them."""
 _LOOPBACK_HTTP: Final = re.compile(r"\Ahttp://(?:127\.0\.0\.1|\[::1\]|localhost)(?:[:/?]|\Z)")
 _PRIVATE_USE: Final = re.compile(r"\A[a-z][a-z0-9+\-]*(?:\.[a-z0-9+\-]+)+:")
 
@@ -606,6 +627,11 @@ class RegistrationStore(Protocol):
         """The registration of ``client_id``, or ``None``."""
         ...
 
+    def update(self, registration: Registration) -> bool:
+        """Replace the registration of a client that is there (RFC 7592 §2.2); ``False``,
+        storing nothing, when it is not (deleted meanwhile)."""
+        ...
+
     def delete(self, client_id: str) -> bool:
         """Forget ``client_id``; whether it was there."""
         ...
@@ -631,6 +657,13 @@ class MemoryRegistrationStore:
     def load(self, client_id: str) -> Registration | None:
         return self._entries.get(client_id)
 
+    def update(self, registration: Registration) -> bool:
+        with self._lock:
+            if registration.client_id not in self._entries:
+                return False
+            self._entries[registration.client_id] = registration
+            return True
+
     def delete(self, client_id: str) -> bool:
         with self._lock:
             return self._entries.pop(client_id, None) is not None
@@ -641,14 +674,18 @@ class MemoryRegistrationStore:
 
 @dataclass(frozen=True, slots=True)
 class RegistrationContext:
-    """What a :class:`RegistrationGate` may decide on besides the metadata."""
+    """What a :class:`RegistrationGate` may decide on besides the metadata. ``client_id`` is
+    set when the metadata replace those of a registered client (RFC 7592 §2.2), ``None`` for
+    a new registration."""
 
     remote_addr: str | None = None
     initial_access_token_used: bool = False
+    client_id: str | None = None
 
 
 class RegistrationGate(Protocol):
-    """The host's policy and rate limit for registration (DESIGN.md D18): raise an
+    """The host's policy and rate limit for registration and for updates (DESIGN.md D18,
+    RFC 7592 §2.2; ``context.client_id`` tells them apart): raise an
     :class:`~.errors.OAuthError` to refuse (``invalid_client_metadata`` for a policy,
     ``TemporarilyUnavailable(status=429)`` for a rate limit); return to accept."""
 
@@ -733,11 +770,12 @@ def _new_client_id() -> str:
 
 
 class RegistrationService:
-    """RFC 7591 registration and RFC 7592 read / delete, framework-free.
+    """RFC 7591 registration and RFC 7592 read / update / delete, framework-free.
 
     ``initial_access_tokens`` set: every registration needs ``Authorization: Bearer`` with
     one of them (RFC 7591 §3); otherwise registration is open and the ``gate`` (rate limit,
-    policy) is the only brake.
+    policy) is the only brake. ``emit`` receives ``client_registered``, ``client_updated``
+    and ``client_deleted`` events (no secret in them).
     """
 
     def __init__(
@@ -748,12 +786,14 @@ class RegistrationService:
         clock: Clock,
         gate: RegistrationGate | None = None,
         initial_access_tokens: InitialAccessTokens | None = None,
+        emit: Callable[[Event], None] | None = None,
     ) -> None:
         self.policy = policy
         self._store = store
         self._clock = clock
         self._gate = gate
         self._initial = initial_access_tokens
+        self._emit = emit
 
     def client_uri(self, client_id: str) -> str:
         return f"{self.policy.registration_endpoint}/{client_id}"
@@ -784,30 +824,18 @@ class RegistrationService:
         now = int(self._clock.now())
         client_id = _new_client_id()
         access_token = generate_secret()
-        response: dict[str, Any] = {
-            "client_id": client_id,
-            "client_id_issued_at": now,
-            "registration_access_token": access_token,
-            "registration_client_uri": self.client_uri(client_id),
-        }
-        secret_hash, secret_expires_at = None, 0
+        secret, secret_hash, secret_expires_at = None, None, 0
         if metadata.token_endpoint_auth_method in SECRET_METHODS:
-            secret = generate_secret()
-            secret_hash = hash_secret(secret)
-            if self.policy.client_secret_ttl:
-                secret_expires_at = now + self.policy.client_secret_ttl
-            response["client_secret"] = secret
-            response["client_secret_expires_at"] = secret_expires_at
-        self._store.store(
-            Registration(
-                client=metadata.to_client(client_id, issued_at=now),
-                registration_token_hash=hash_secret(access_token),
-                secret_hash=secret_hash,
-                secret_expires_at=secret_expires_at,
-            )
+            secret, secret_hash, secret_expires_at = self._new_secret(now)
+        registration = Registration(
+            client=metadata.to_client(client_id, issued_at=now),
+            registration_token_hash=hash_secret(access_token),
+            secret_hash=secret_hash,
+            secret_expires_at=secret_expires_at,
         )
-        response.update(metadata.to_json())
-        return response
+        self._store.store(registration)
+        self._event("client_registered", metadata, client_id, secret_issued=secret is not None)
+        return self._information(registration, access_token=access_token, secret=secret)
 
     def _authorized(self, client_id: str, access_token: str | None) -> Registration:
         """RFC 7592 §2: the registration access token of this client, else 401."""
@@ -825,18 +853,120 @@ class RegistrationService:
     def read(self, client_id: str, access_token: str | None) -> dict[str, Any]:
         """RFC 7592 §2.1: the client's current registration (without its secret, which is
         kept only as a hash)."""
-        found = self._authorized(client_id, access_token)
-        response: dict[str, Any] = {
-            "client_id": found.client_id,
-            "client_id_issued_at": found.client.issued_at,
-            "registration_client_uri": self.client_uri(found.client_id),
-        }
-        if found.secret_hash is not None:
-            response["client_secret_expires_at"] = found.secret_expires_at
-        response.update(ClientMetadata.of_client(found.client).to_json())
-        return response
+        return self._information(self._authorized(client_id, access_token))
+
+    def update(
+        self,
+        client_id: str,
+        access_token: str | None,
+        body: object,
+        *,
+        remote_addr: str | None = None,
+    ) -> dict[str, Any]:
+        """RFC 7592 §2.2: replace the client's metadata with ``body`` (the rules are in the
+        module documentation); the client information response (sent with 200). On any
+        error the stored registration is unchanged."""
+        current = self._authorized(client_id, access_token)
+        if not isinstance(body, Mapping):
+            raise _invalid("the client metadata must be a JSON object", "not_an_object")
+        _check_update_request(body, current)
+        metadata = parse_client_metadata(body, self.policy)
+        if self._gate is not None:
+            self._gate.check_registration(
+                metadata, RegistrationContext(remote_addr=remote_addr, client_id=client_id)
+            )
+        secret, secret_hash, secret_expires_at = None, None, 0
+        if metadata.token_endpoint_auth_method in SECRET_METHODS:
+            secret_hash, secret_expires_at = current.secret_hash, current.secret_expires_at
+            if secret_hash is None:  # from none or private_key_jwt to a secret method
+                secret, secret_hash, secret_expires_at = self._new_secret(int(self._clock.now()))
+        registration = Registration(
+            client=metadata.to_client(client_id, issued_at=current.client.issued_at),
+            registration_token_hash=current.registration_token_hash,
+            secret_hash=secret_hash,
+            secret_expires_at=secret_expires_at,
+        )
+        if not self._store.update(registration):
+            # RFC 7592 §2.2: a client that no longer exists is 401 (deleted meanwhile).
+            raise InvalidToken(
+                "the registration access token is invalid", reason="invalid_registration_token"
+            )
+        self._event("client_updated", metadata, client_id, secret_issued=secret is not None)
+        # RFC 7592 §3: the response carries the registration access token; it is unchanged.
+        return self._information(registration, access_token=access_token, secret=secret)
 
     def delete(self, client_id: str, access_token: str | None) -> None:
         """RFC 7592 §2.3: deprovision the client (the view answers 204)."""
         found = self._authorized(client_id, access_token)
-        self._store.delete(found.client_id)
+        if self._store.delete(found.client_id) and self._emit is not None:
+            self._emit(Event("client_deleted", client_id=found.client_id))
+
+    def _new_secret(self, now: int) -> tuple[str, str, int]:
+        """A new client secret, its hash and when it expires (0: never)."""
+        secret = generate_secret()
+        ttl = self.policy.client_secret_ttl
+        return secret, hash_secret(secret), now + ttl if ttl else 0
+
+    def _information(
+        self,
+        registration: Registration,
+        *,
+        access_token: str | None = None,
+        secret: str | None = None,
+    ) -> dict[str, Any]:
+        """The client information response (RFC 7591 §3.2.1, RFC 7592 §3): the credentials
+        given (they are known only when just issued or presented), then the metadata."""
+        client = registration.client
+        response: dict[str, Any] = {
+            "client_id": client.client_id,
+            "client_id_issued_at": client.issued_at,
+        }
+        if access_token is not None:
+            response["registration_access_token"] = access_token
+        response["registration_client_uri"] = self.client_uri(client.client_id)
+        if secret is not None:
+            response["client_secret"] = secret
+        if registration.secret_hash is not None:
+            response["client_secret_expires_at"] = registration.secret_expires_at
+        response.update(ClientMetadata.of_client(client).to_json())
+        return response
+
+    def _event(
+        self, name: EventName, metadata: ClientMetadata, client_id: str, *, secret_issued: bool
+    ) -> None:
+        if self._emit is None:
+            return
+        details = {
+            "token_endpoint_auth_method": metadata.token_endpoint_auth_method,
+            "secret_issued": secret_issued,
+        }
+        self._emit(Event(name, client_id=client_id, scope=metadata.scope, metadata=details))
+
+
+def _check_update_request(body: Mapping[str, Any], current: Registration) -> None:
+    """The RFC 7592 §2.2 members of an update request that are not metadata. A ``null``
+    member counts as omitted, as §2.2 treats omitted members as null."""
+    for name in _SERVER_MEMBERS:
+        if body.get(name) is not None:
+            raise InvalidRequest(
+                f"{name} must not be sent in an update (RFC 7592 2.2)", reason="server_member"
+            )
+    if body.get("client_id") != current.client_id:
+        raise InvalidRequest(
+            "client_id must be the identifier of the client being updated (RFC 7592 2.2)",
+            reason="client_id_mismatch",
+        )
+    presented = body.get("client_secret")
+    if presented is None:
+        return
+    expected = current.secret_hash
+    # Issued secrets are base64url: anything else (a lone surrogate too) cannot match.
+    usable = isinstance(presented, str) and presented.isascii() and bool(presented)
+    given = hash_secret(presented) if usable else ""
+    # Compare even when the client has no secret, so every refusal costs the same.
+    matches = constant_time_equals(given, expected or hash_secret(""))
+    if not matches or expected is None:
+        raise InvalidRequest(
+            "client_secret is not the client's current secret (RFC 7592 2.2)",
+            reason="client_secret_mismatch",
+        )

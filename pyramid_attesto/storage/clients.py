@@ -25,7 +25,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Connection, Table, bindparam, delete, select
+from sqlalchemy import BigInteger, Connection, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pyramid_attesto.core.cimd import CachedDocument
@@ -86,11 +86,13 @@ def _known_fields() -> frozenset[str]:
 class SqlRegistrationStore:
     """A :class:`~pyramid_attesto.core.registration.RegistrationStore` in a table.
 
-    ``store`` inserts a client or replaces it (the memory store's semantics); ``load`` and
-    ``delete`` find it by ``client_id``. The secret and registration-token hashes come back
-    with the :class:`~pyramid_attesto.core.registration.Registration`, so the secret is
-    verified by :class:`~pyramid_attesto.core.registration.RegisteredClientStore` in
-    constant time, as for every other store.
+    ``store`` inserts a client or replaces it (the memory store's semantics); ``update``
+    replaces one that is there (RFC 7592 §2.2: one ``UPDATE … RETURNING``, nothing when the
+    client is gone); ``load`` and ``delete`` find it by ``client_id``. The secret and
+    registration-token hashes come back with the
+    :class:`~pyramid_attesto.core.registration.Registration`, so the secret is verified by
+    :class:`~pyramid_attesto.core.registration.RegisteredClientStore` in constant time, as
+    for every other store.
 
     >>> from pyramid_attesto.storage import EngineSource, make_engine, metadata
     >>> engine = make_engine("sqlite://")
@@ -100,7 +102,7 @@ class SqlRegistrationStore:
     True
     """
 
-    __slots__ = ("_delete", "_load", "_source", "_upsert")
+    __slots__ = ("_delete", "_load", "_source", "_update", "_upsert")
 
     def __init__(self, source: SqlSource) -> None:
         self._source = source
@@ -114,6 +116,18 @@ class SqlRegistrationStore:
             c.expires_at,
         ).where(c.client_id == bindparam("i"))
         self._delete = delete(clients_t).where(c.client_id == bindparam("i")).returning(c.client_id)
+        self._update = (
+            update(clients_t)
+            .where(c.client_id == bindparam("i"))
+            .values(
+                client_metadata=bindparam("m"),
+                secret_hash=bindparam("s"),
+                registration_token_hash=bindparam("t"),
+                issued_at=bindparam("n"),
+                expires_at=bindparam("e"),
+            )
+            .returning(c.client_id)
+        )
 
     def store(self, registration: Registration) -> None:
         client = registration.client
@@ -129,6 +143,21 @@ class SqlRegistrationStore:
         }
         with self._source.begin(True) as conn:
             conn.execute(self._statement(conn), params)
+
+    def update(self, registration: Registration) -> bool:
+        client_id = registration.client_id
+        if len(client_id) > _MAX_ID or _NUL in client_id:
+            return False
+        params = {
+            "i": client_id,
+            "m": client_json(registration.client),
+            "s": registration.secret_hash,
+            "t": registration.registration_token_hash,
+            "n": registration.client.issued_at,
+            "e": registration.secret_expires_at or None,
+        }
+        with self._source.begin(True) as conn:
+            return conn.execute(self._update, params).first() is not None
 
     def load(self, client_id: str) -> Registration | None:
         if len(client_id) > _MAX_ID or _NUL in client_id:

@@ -1,13 +1,14 @@
 """Dynamic client registration: ``POST {prefix}/register`` (RFC 7591 §3) and the client
-configuration endpoint ``GET``/``DELETE {prefix}/register/{client_id}`` (RFC 7592 §2.1,
-§2.3), served when ``attesto.registration.enabled``.
+configuration endpoint ``GET``/``PUT``/``DELETE {prefix}/register/{client_id}`` (RFC 7592
+§2.1, §2.2, §2.3), served when ``attesto.registration.enabled``.
 
 Parse (https only, D23; a JSON object body of at most ``attesto.max_body_bytes``; an
 ``Authorization: Bearer`` initial access token or registration access token) -> call
 :class:`~pyramid_attesto.core.registration.RegistrationService` -> render: ``201`` with the
-client information, ``200`` for a read, ``204`` for a delete; errors as RFC 7591 §3.2.2 JSON,
-``401`` with a ``Bearer`` challenge for a missing or wrong token (RFC 6750 §3). Every answer
-carries ``Cache-Control: no-store``; registration is CORS-enabled (D17).
+client information, ``200`` for a read or an update, ``204`` for a delete; errors as
+RFC 7591 §3.2.2 JSON, ``401`` with a ``Bearer`` challenge for a missing or wrong token
+(RFC 6750 §3). Every answer carries ``Cache-Control: no-store``; registration is
+CORS-enabled (D17).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = ["registration_client_view", "registration_view"]
 
 _BEARER = re.compile(r"\ABearer +([A-Za-z0-9\-._~+/]+=*)\Z", re.IGNORECASE)
 _MAX_DEPTH = 32
+_CLIENT_METHODS = ("GET", "PUT", "DELETE")
 
 
 def _bearer(request: Any) -> str | None:
@@ -128,21 +130,28 @@ def registration_view(request: Any) -> Response:
 
 
 def registration_client_view(request: Any) -> Response:
-    """``GET``/``DELETE {prefix}/register/{client_id}`` (RFC 7592 §2.1, §2.3)."""
+    """``GET``/``PUT``/``DELETE {prefix}/register/{client_id}`` (RFC 7592 §2.1, §2.2,
+    §2.3)."""
     server = get_server(request.registry)
     service = server.registration
     if service is None:
         return HTTPNotFound()
     if request.method == "OPTIONS":
-        return _preflight("GET, DELETE")
-    if request.method not in ("GET", "DELETE"):
-        return with_cors(method_not_allowed(("GET", "DELETE")))
+        return _preflight(", ".join(_CLIENT_METHODS))
+    if request.method not in _CLIENT_METHODS:
+        return with_cors(method_not_allowed(_CLIENT_METHODS))
     client_id = request.matchdict["client_id"]
     try:
         check_https(request, server.adapter, server.settings.require_https)
         token = _bearer(request)
         if request.method == "GET":
             return with_cors(json_response(service.read(client_id, token)))
+        if request.method == "PUT":
+            body = _json_body(request, server.settings.max_body_bytes)
+            answer = service.update(
+                client_id, token, body, remote_addr=_remote_addr(request, server)
+            )
+            return with_cors(json_response(answer))
         service.delete(client_id, token)
     except OAuthError as error:
         return with_cors(_error(request, error))

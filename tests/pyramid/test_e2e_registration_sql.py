@@ -205,6 +205,84 @@ def test_rfc7592_read_and_delete_reach_every_node_rfc7592_2(
     a.get(uri, headers=token, status=401)
 
 
+def test_rfc7592_update_on_one_node_is_seen_by_another_rfc7592_2_2(
+    nodes: tuple[TestApp, TestApp],
+) -> None:
+    """RFC 7592 §2.2 on the SQL store: a client registered on node A replaces its metadata
+    on node B (in B's request transaction); A then authorizes with the new redirect URI and
+    refuses the old one. A refused update (RFC 7591 §3.2.2) and a token of another client
+    (401) leave the row as it was."""
+    a, b = nodes
+    client = _register(a, REQUESTS["native_loopback"]).json
+    other = _register(a, REQUESTS["hosted_connector"]).json
+    uri = f"{REGISTER}/{client['client_id']}"
+    token = {"Authorization": f"Bearer {client['registration_access_token']}"}
+    new_redirect = "http://127.0.0.1:7000/new/callback"
+
+    def put(app: TestApp, body: dict[str, Any], status: int, **headers: str) -> Any:
+        return app.put(
+            uri,
+            json.dumps({"client_id": client["client_id"], **body}),
+            headers={**token, **headers},
+            content_type="application/json",
+            status=status,
+        )
+
+    def row() -> Any:
+        with _engine(a).connect() as conn:
+            return conn.execute(
+                select(registered_clients).where(
+                    registered_clients.c.client_id == client["client_id"]
+                )
+            ).one()
+
+    before = row()
+    res = put(b, {"redirect_uris": ["http://192.168.0.1/cb"], "application_type": "native"}, 400)
+    assert res.json["error"] == "invalid_redirect_uri"
+    other_token = f"Bearer {other['registration_access_token']}"
+    res = put(b, {"redirect_uris": [new_redirect]}, 401, Authorization=other_token)
+    assert res.json["error"] == "invalid_token"
+    assert row() == before
+    updated = put(
+        b,
+        {"redirect_uris": [new_redirect], "token_endpoint_auth_method": "none", "scope": "write"},
+        200,
+    ).json
+    assert updated["redirect_uris"] == [new_redirect]
+    assert "client_name" not in updated  # omitted: removed, not kept (RFC 7592 §2.2)
+    read = a.get(uri, headers=token, status=200).json
+    assert read == {k: v for k, v in updated.items() if k != "registration_access_token"}
+    after = row()
+    assert (after.issued_at, after.registration_token_hash, after.secret_hash) == (
+        before.issued_at,
+        before.registration_token_hash,
+        None,
+    )
+    res = _authorize(a, client["client_id"], client["redirect_uris"][0], status=400)
+    assert "Location" not in res.headers
+    _code(_authorize(a, client["client_id"], new_redirect))
+    with _engine(a).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(registered_clients)).scalar() == 2
+
+
+def test_a_metadata_document_client_has_no_configuration_endpoint_rfc7592_2_2(
+    nodes: tuple[TestApp, TestApp],
+) -> None:
+    """A Client ID Metadata Document client, resolved and cached, is unknown to the client
+    configuration endpoint: 401 as any client without a registration (RFC 7592 §2.2)."""
+    a, _ = nodes
+    _code(_authorize(a, DOC_URL, DOC_CALLBACK))
+    registered = _register(a, REQUESTS["native_loopback"]).json
+    res = a.put(
+        f"{REGISTER}/{DOC_URL}",
+        json.dumps({"client_id": DOC_URL, "redirect_uris": [DOC_CALLBACK]}),
+        headers={"Authorization": f"Bearer {registered['registration_access_token']}"},
+        content_type="application/json",
+        status=401,
+    )
+    assert res.json["error"] == "invalid_token"
+
+
 def test_registered_clients_survive_a_restart(database: str) -> None:
     """What one process registered, a process started later still knows."""
     before = _node(database)
@@ -285,6 +363,15 @@ def test_registered_clients_live_in_the_hosts_dbsession(tmp_path: Path) -> None:
         config.set_attesto_consent_policy(Consent())
     app = TestApp(config.make_wsgi_app(), extra_environ=dict(HTTPS))
     client = _register(app, REQUESTS["native_loopback"]).json
+    # The RFC 7592 §2.2 update is written through the host's session too.
+    renamed = {**REQUESTS["native_loopback"], "client_id": client["client_id"], "client_name": "B"}
+    app.put(
+        f"{REGISTER}/{client['client_id']}",
+        json.dumps(renamed),
+        headers={"Authorization": f"Bearer {client['registration_access_token']}"},
+        content_type="application/json",
+        status=200,
+    )
     redirect = client["redirect_uris"][0]
     code = _code(_authorize(app, client["client_id"], redirect))
     tokens = app.post(
@@ -301,4 +388,6 @@ def test_registered_clients_live_in_the_hosts_dbsession(tmp_path: Path) -> None:
     assert tokens["access_token"]
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(registered_clients)).scalar() == 1
+        stored = conn.execute(select(registered_clients.c.client_metadata)).scalar_one()
+    assert stored["client_name"] == "B"
     engine.dispose()

@@ -282,7 +282,9 @@ def test_methods_and_cors_preflight_d17() -> None:
     assert app.get(REGISTER, status=405).headers["Allow"] == "POST"
     preflight = app.options(REGISTER, status=204)
     assert preflight.headers["Access-Control-Allow-Origin"] == "*"
-    assert app.put(f"{REGISTER}/x", status=405).headers["Allow"] == "GET, DELETE"
+    assert app.patch(f"{REGISTER}/x", status=405).headers["Allow"] == "GET, PUT, DELETE"
+    preflight = app.options(f"{REGISTER}/x", status=204)
+    assert preflight.headers["Access-Control-Allow-Methods"] == "GET, PUT, DELETE"
 
 
 def test_registration_is_off_by_default() -> None:

@@ -1,6 +1,6 @@
 """The registration store contract (RFC 7591, RFC 7592) over memory, SQLite and PostgreSQL,
-and the SQL Client ID Metadata Document cache: round trips, replacement, delete, the secret
-and registration-token hash lookups, concurrent registrations, sweeping."""
+and the SQL Client ID Metadata Document cache: round trips, replacement, update, delete, the
+secret and registration-token hash lookups, concurrent registrations, sweeping."""
 
 from __future__ import annotations
 
@@ -139,6 +139,40 @@ def test_store_replaces_a_registration(registrations: RegistrationStore) -> None
     assert registrations.load("c-1") == replaced
 
 
+def test_update_replaces_only_a_client_that_is_there_rfc7592_2_2(
+    registrations: RegistrationStore,
+) -> None:
+    """RFC 7592 §2.2: every member is replaced (none is merged); an update of a client that
+    is not there stores nothing; the other clients are untouched."""
+    registrations.store(_registration())
+    other = _registration(_client("c-2"))
+    registrations.store(other)
+    replaced = _registration(
+        _client(
+            token_endpoint_auth_method="none",
+            jwks=None,
+            redirect_uris=("http://127.0.0.1/cb",),
+            application_type="native",
+            scope=None,
+            client_name=None,
+            contacts=(),
+            dpop_bound_access_tokens=False,
+        ),
+        secret_hash=None,
+        secret_expires_at=0,
+    )
+    assert registrations.update(replaced)
+    assert registrations.load("c-1") == replaced
+    assert registrations.load("c-2") == other
+    assert not registrations.update(_registration(_client("c-3")))
+    assert registrations.load("c-3") is None
+    assert not registrations.update(_registration(_client("c-1\x00")))
+    assert not registrations.update(_registration(_client("c" * 300)))
+    registrations.delete("c-1")
+    assert not registrations.update(replaced)
+    assert registrations.load("c-1") is None
+
+
 def test_unknown_client_is_none(registrations: RegistrationStore) -> None:
     registrations.store(_registration())
     assert registrations.load("c-2") is None
@@ -200,6 +234,81 @@ def test_registration_access_token_is_checked_against_its_hash_rfc7592_3(
     service.delete(client_id, token)
     with pytest.raises(InvalidToken):
         service.read(client_id, token)
+
+
+def test_an_update_through_the_service_round_trips_rfc7592_2_2(
+    registrations: RegistrationStore, store_backend: StoreBackend
+) -> None:
+    """RFC 7592 §2.2 on each store: the new metadata are read back, the registration access
+    token and the secret keep working, a move to ``none`` drops the secret."""
+    service = _service(registrations, store_backend)
+    answer = service.register(
+        {"redirect_uris": ["https://app.example/cb"], "client_name": "App", "scope": "read"}
+    )
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    store_backend.clock.advance(10)
+    updated = service.update(
+        client_id,
+        token,
+        {
+            "client_id": client_id,
+            "client_secret": answer["client_secret"],
+            "redirect_uris": ["https://app.example/cb2", "https://app.example/cb3"],
+            "contacts": ["ops@app.example"],
+        },
+    )
+    read = service.read(client_id, token)
+    assert read == {k: v for k, v in updated.items() if k != "registration_access_token"}
+    assert read["redirect_uris"] == ["https://app.example/cb2", "https://app.example/cb3"]
+    assert read["contacts"] == ["ops@app.example"]
+    assert "client_name" not in read
+    assert "scope" not in read
+    assert read["client_id_issued_at"] == NOW
+    assert read["client_secret_expires_at"] == NOW + 600
+    clients = RegisteredClientStore(registrations, store_backend.clock)
+    client = clients.load_client(client_id)
+    assert client is not None
+    assert clients.verify_client_secret(client, answer["client_secret"])
+    service.update(
+        client_id,
+        token,
+        {
+            "client_id": client_id,
+            "redirect_uris": ["https://app.example/cb"],
+            "token_endpoint_auth_method": "none",
+        },
+    )
+    found = registrations.load(client_id)
+    assert found is not None
+    assert (found.secret_hash, found.secret_expires_at) == (None, 0)
+    assert found.client.public
+    with pytest.raises(InvalidToken):
+        service.update(client_id, "wrong", {"client_id": client_id})
+
+
+def test_an_update_stores_only_hashes_and_a_public_client_is_never_swept(
+    sql_store_backend: StoreBackend,
+) -> None:
+    """DESIGN.md rule 4 for a secret issued by an update (RFC 7592 §2.2); once the client is
+    public its row has no secret expiry, so the sweeper keeps it."""
+    assert sql_store_backend.engine is not None
+    registrations = _store(sql_store_backend)
+    service = _service(registrations, sql_store_backend)
+    public = {"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "none"}
+    answer = service.register(public)
+    client_id, token = answer["client_id"], answer["registration_access_token"]
+    update_body = {"client_id": client_id, "redirect_uris": ["https://app.example/cb"]}
+    secret = service.update(client_id, token, update_body)["client_secret"]
+    with sql_store_backend.engine.connect() as conn:
+        row = conn.execute(select(registered_clients)).one()
+    dumped = json.dumps([str(value) for value in row])
+    assert secret not in dumped
+    assert token not in dumped
+    assert (row.secret_hash, row.expires_at, row.issued_at) == (hash_secret(secret), NOW + 600, NOW)
+    service.update(client_id, token, {**update_body, **public, "client_secret": secret})
+    sql_store_backend.clock.advance(10**6)
+    assert sql_store_backend.sweep()["registered_clients"] == 0
+    assert registrations.load(client_id) is not None
 
 
 def test_raw_secrets_are_never_stored_rfc7591_3_2_1(sql_store_backend: StoreBackend) -> None:
