@@ -852,8 +852,10 @@ class RegistrationService:
 
     def read(self, client_id: str, access_token: str | None) -> dict[str, Any]:
         """RFC 7592 §2.1: the client's current registration (without its secret, which is
-        kept only as a hash)."""
-        return self._information(self._authorized(client_id, access_token))
+        kept only as a hash), with the registration access token presented (RFC 7592 §3:
+        REQUIRED in the client information response; it is not rotated)."""
+        registration = self._authorized(client_id, access_token)
+        return self._information(registration, access_token=access_token)
 
     def update(
         self,

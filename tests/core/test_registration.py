@@ -502,7 +502,8 @@ def test_read_returns_the_registration_without_the_secret_rfc7592_2_1() -> None:
     assert read["token_endpoint_auth_method"] == "client_secret_post"
     assert read["client_secret_expires_at"] == 0
     assert "client_secret" not in read
-    assert "registration_access_token" not in read
+    # RFC 7592 §3: the response carries the registration access token (the one presented).
+    assert read["registration_access_token"] == created["registration_access_token"]
 
 
 @pytest.mark.parametrize("token", [None, "", "not-the-token"])
