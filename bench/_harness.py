@@ -72,6 +72,7 @@ def wrk(
     """``app`` under waitress (4 threads) on loopback, loaded by ``wrk -t2 -c20 -d5s`` (GET,
     or POST with a form ``body``): "req/s, CPU µs per request" (the serving process's CPU time
     over the requests wrk counted), or "n/a" without wrk."""
+    import logging
     import os
     import shutil
     import subprocess
@@ -82,6 +83,7 @@ def wrk(
     binary = shutil.which("wrk")
     if binary is None:
         return "n/a (no wrk)"
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth is N"
     server: Any = StopableWSGIServer.create(app, threads=4, **server_options)
     server.wait()
     lines = ["wrk.method = " + ('"POST"' if body else '"GET"')]
