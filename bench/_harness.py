@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Row", "measure", "print_rows", "wrk"]
+__all__ = ["Row", "alternating", "measure", "print_rows", "wrk"]
 
 
 def measure(fn: Callable[[], object], *, number: int = 2000, rounds: int = 7) -> float:
@@ -33,6 +33,32 @@ def measure(fn: Callable[[], object], *, number: int = 2000, rounds: int = 7) ->
         if gc_was_enabled:
             gc.enable()
     return statistics.median(samples)
+
+
+def alternating(
+    fns: list[Callable[[], object]], *, number: int, rounds: int = 1, warmup: int = 200
+) -> list[float]:
+    """Median microseconds per call of each of ``fns``, called in turn (A, B, C, A, B, C,
+    ...) ``number * rounds`` times each after ``warmup`` calls each.
+
+    Each call is timed alone, so a load change on this shared machine hits a path and its
+    floors alike, and the median drops the calls a neighbour's burst slowed down. No call
+    runs with caches warmed by a loop of itself: paths and floors are measured as requests
+    run in a server, one after another.
+    """
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    samples: list[list[float]] = [[] for _ in fns]
+    clock = time.perf_counter
+    # The collector stays on: requests leave reference cycles (ORM sessions), and thousands
+    # of them uncollected slow every later call; the median drops the calls it interrupts.
+    for _ in range(number * rounds):
+        for fn, into in zip(fns, samples, strict=True):
+            start = clock()
+            fn()
+            into.append(clock() - start)
+    return [statistics.median(x) * 1e6 for x in samples]
 
 
 @dataclass(frozen=True)

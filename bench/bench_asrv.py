@@ -2,18 +2,19 @@
 authorization-code redemption (with its refresh token), on SQLite and, when
 ``ATTESTO_TEST_POSTGRESQL_URL`` is set, PostgreSQL.
 
-Each path is compared with the sum of its parts' floors, measured in the same run and
-interleaved round by round (a load change on this shared machine hits a path and its floors
-alike). The parts (DESIGN.md D22): Pyramid dispatch under pyramid_tm with a form POST; the
-grant's store operations as SQLAlchemy Core statements on the request's connection, in the
-request's transaction (a zope.sqlalchemy session joined to pyramid_tm: the product's mandated
-transaction stack); one access-token signature by joserfc itself.
+Each path is compared with the sum of its parts' floors, measured in the same run, called
+in turn with each call timed alone (``_harness.alternating``: a load change on this shared
+machine hits a path and its floors alike). The parts (DESIGN.md D22): Pyramid dispatch under
+pyramid_tm with a form POST; the grant's store operations as SQLAlchemy Core statements on the
+request's connection, in the request's transaction (a zope.sqlalchemy session joined to
+pyramid_tm: the product's mandated transaction stack); one access-token signature by joserfc
+itself.
 
 The target row measures the parts *together*: a minimal Pyramid view under pyramid_tm that does
 exactly those parts and nothing else (no client authentication, no validation), called the same
-way. Summing parts timed one by one in tight loops undercounts what they cost inside a request
-(hot caches: on this VM an ES256 signature takes ~75 µs in a loop and ~120 µs inside a request,
-in the floor view as in ours), so that sum is printed too, as information. Target: 1.5x.
+way. The parts timed apart add up to less than the same parts inside one request (on this VM an
+ES256 signature takes ~75 µs in a loop of its own and ~120 µs inside a request, in the floor
+view as in ours), so that plain sum is printed too, as information. Target: 1.5x.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import hashlib
 import logging
 import os
 import secrets
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -52,7 +52,7 @@ from pyramid_attesto.storage import (
     metadata,
 )
 
-from ._harness import Row, measure, print_rows, wrk
+from ._harness import Row, alternating, print_rows, wrk
 
 ISSUER = "https://id.example"
 TARGET = 1.5
@@ -227,7 +227,7 @@ def _rows(label: str, url: str) -> list[Row]:
             _store_ops(storage.for_connection(connection), next(loop_codes))
 
     form = b"grant_type=client_credentials"
-    ping, sign, ops, cc_floor, code_floor, cc, code = _interleaved(
+    ping, sign, ops, cc_floor, code_floor, cc, code = alternating(
         [
             _post(app, "/ping", form),
             lambda: jwt.encode({"alg": "ES256", "kid": signer.kid}, {"sub": "svc"}, signer.key),
@@ -236,7 +236,9 @@ def _rows(label: str, url: str) -> list[Row]:
             _post(app, "/code_floor", form),
             _post(app, "/oauth/token", form, Authorization=basic),
             redeem,
-        ]
+        ],
+        number=NUMBER,
+        rounds=ROUNDS,
     )
     engine.dispose()
     return [
@@ -250,15 +252,6 @@ def _rows(label: str, url: str) -> list[Row]:
         Row(f"[{label}] auth code + refresh vs parts summed (info)", code, ping + sign + ops),
         Row(f"[{label}] authorization_code + refresh (PKCE)", code, code_floor, TARGET),
     ]
-
-
-def _interleaved(fns: list[Callable[[], object]]) -> list[float]:
-    """Medians of ``fns`` measured round-robin (see the resource benchmark)."""
-    samples: list[list[float]] = [[] for _ in fns]
-    for _ in range(ROUNDS):
-        for fn, into in zip(fns, samples, strict=True):
-            into.append(measure(fn, number=NUMBER, rounds=1))
-    return [statistics.median(x) for x in samples]
 
 
 def _wrk(url: str) -> list[str]:

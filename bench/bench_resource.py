@@ -4,14 +4,15 @@ Paths: a protected route (``permission="read:reports"``) reached with an ES256 B
 and with an ES256 DPoP-bound token and a fresh proof (its replay claimed in the memory store;
 separately in the SQLite store, and in PostgreSQL when ``ATTESTO_TEST_POSTGRESQL_URL`` is set).
 
-The parts, measured here and interleaved round by round: a bare Pyramid route (the same JSON
-view, no security policy) called as WSGI; the ES256 verify of each signature, raw with
-``cryptography`` and by joserfc itself with an imported key (DESIGN.md D22). The target rows
-measure the parts *together*: the bare route whose view verifies the request's token (and
-proof) with joserfc and nothing else, called the same way. Parts timed one by one in tight
-loops undercount what they cost inside a request (hot caches), so their plain sum is printed
-too, as information. For the SQL replay claim, one prebuilt SQLAlchemy Core ``INSERT`` in its
-own transaction on the same engine. Target: each path <= 1.3x its floor.
+The parts, measured here, called in turn with each call timed alone
+(``_harness.alternating``): a bare Pyramid route (the same JSON view, no security policy) called
+as WSGI; the ES256 verify of each signature, raw with ``cryptography`` and by joserfc itself
+with an imported key (DESIGN.md D22). The target rows measure the parts *together*: the bare
+route whose view verifies the request's token (and proof) with joserfc and nothing else, called
+the same way. The parts timed apart add up to less than the same parts inside one request, so
+their plain sum is printed too, as information. For the SQL replay claim, one prebuilt
+SQLAlchemy Core ``INSERT`` in its own transaction on the same engine. Target: each path <= 1.3x
+its floor.
 
 Optionally (``ATTESTO_BENCH_WRK=1`` and ``wrk`` on the PATH): waitress + wrk req/s for the bare
 route and the Bearer route, on loopback, for a bounded run.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import statistics
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -41,7 +41,7 @@ from pyramid_attesto.core.encoding import b64url_decode, b64url_encode
 from pyramid_attesto.core.keys import StaticKeystore, private_signer
 from pyramid_attesto.core.tokens import AccessTokenClaims, AccessTokenMinter
 
-from ._harness import Row, measure, print_rows, wrk
+from ._harness import Row, alternating, print_rows, wrk
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pyramid's import-time pkg_resources/cgi deprecations
@@ -267,7 +267,7 @@ def _rows() -> list[Row]:
         dpop_floor,
         bearer_us,
         dpop_us,
-    ) = _interleaved(
+    ) = alternating(
         [
             _call(_bare_app(), {}),
             _call(_bare_app(permission=True), {}),
@@ -286,6 +286,7 @@ def _rows() -> list[Row]:
             _calls(memory_app, _proofs(dpop_key, bound, proofs_needed)),
         ],
         number=NUMBER,
+        rounds=ROUNDS,
     )
     rows = [
         Row("part: bare Pyramid route, WSGI", bare),
@@ -309,7 +310,7 @@ def _rows() -> list[Row]:
             floor_claim, engine = _sql_floor(url)
             number, rounds = 300, 5
             app = _protected_app(keystore, clock, **{"attesto.replay_store": url})
-            insert_us, sql_us = _interleaved(
+            insert_us, sql_us = alternating(
                 [
                     floor_claim,
                     _calls(app, _proofs(dpop_key, bound, (number + 200) * rounds + 100)),
@@ -328,18 +329,6 @@ def _rows() -> list[Row]:
             engine.dispose()
             app.registry["attesto.resource_engine"].dispose()
     return rows
-
-
-def _interleaved(
-    fns: list[Callable[[], object]], *, number: int, rounds: int = ROUNDS
-) -> list[float]:
-    """Medians of ``fns`` measured round-robin, so that a load change on this shared machine
-    hits a path and its floors alike instead of skewing their ratio."""
-    samples: list[list[float]] = [[] for _ in fns]
-    for _ in range(rounds):
-        for fn, into in zip(fns, samples, strict=True):
-            into.append(measure(fn, number=number, rounds=1))
-    return [statistics.median(x) for x in samples]
 
 
 def _wrk() -> None:
