@@ -7,17 +7,24 @@ meaningful against a floor measured in the same process, in the same run.
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Row", "alternating", "measure", "print_rows", "wrk"]
+__all__ = ["QUICK", "Row", "alternating", "measure", "print_rows", "wrk"]
+
+QUICK = os.environ.get("ATTESTO_BENCH_QUICK") == "1"
+"""``ATTESTO_BENCH_QUICK=1``: every path runs a few times only (the test suite's smoke run
+checks that the benchmarks still work; its numbers mean nothing)."""
 
 
 def measure(fn: Callable[[], object], *, number: int = 2000, rounds: int = 7) -> float:
     """Median microseconds per call of ``fn`` over ``rounds`` rounds of ``number`` calls."""
+    if QUICK:
+        number, rounds = min(number, 3), 1
     for _ in range(min(number, 200)):
         fn()
     samples = []
@@ -46,6 +53,8 @@ def alternating(
     runs with caches warmed by a loop of itself: paths and floors are measured as requests
     run in a server, one after another.
     """
+    if QUICK:
+        number, rounds, warmup = min(number, 3), 1, 1
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -107,6 +116,8 @@ def wrk(
     from webtest.http import StopableWSGIServer
 
     binary = shutil.which("wrk")
+    if QUICK:
+        return "n/a (quick run)"
     if binary is None:
         return "n/a (no wrk)"
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth is N"
