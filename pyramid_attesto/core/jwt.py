@@ -83,9 +83,24 @@ def _dump(value: Mapping[str, Any]) -> bytes:
     ).encode()
 
 
+# Encoded headers of the tokens this process signs: one per (alg, typ, kid), so a handful.
+_SIGNED_HEADERS: dict[tuple[str, str, str], str] = {}
+
+
+def _header_segment(alg: str, typ: str, kid: str) -> str:
+    key = (alg, typ, kid)
+    segment = _SIGNED_HEADERS.get(key)
+    if segment is None:
+        segment = b64url_encode(_dump({"alg": alg, "typ": typ, "kid": kid}))
+        if len(_SIGNED_HEADERS) >= _HEADER_CACHE_SIZE:  # rotated keys: start over, bounded
+            _SIGNED_HEADERS.clear()
+        _SIGNED_HEADERS[key] = segment
+    return segment
+
+
 def encode_jwt(signer: Signer, typ: str, claims: Mapping[str, Any]) -> str:
     """Sign ``claims`` as a compact JWS with header ``{"alg", "typ", "kid"}`` (RFC 7515 §7.1)."""
-    header = b64url_encode(_dump({"alg": signer.alg, "typ": typ, "kid": signer.kid}))
+    header = _header_segment(signer.alg, typ, signer.kid)
     signing_input = f"{header}.{b64url_encode(_dump(claims))}"
     signature = signer.sign(signing_input.encode("ascii"))
     return f"{signing_input}.{b64url_encode(signature)}"

@@ -74,3 +74,19 @@ def test_only_headers_of_verified_tokens_are_kept() -> None:
     assert decoder._headers == {}
     verifier.verify(f"{header}.{payload}.{signature}")
     assert list(decoder._headers) == [header]
+
+
+def test_signed_headers_name_their_own_key_and_type_rfc7515_4_1() -> None:
+    # The encoder keeps encoded headers per (alg, typ, kid): each token still names its own.
+    import base64
+    import json
+
+    from pyramid_attesto.core.jwt import encode_jwt
+
+    signers = [private_signer(generate_key(alg)) for alg in ("ES256", "ES256", "EdDSA")]
+    for _ in range(2):
+        for signer in signers:
+            for typ in ("at+jwt", "JWT"):
+                segment = encode_jwt(signer, typ, {"sub": "x"}).split(".")[0]
+                header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+                assert header == {"alg": signer.alg, "typ": typ, "kid": signer.kid}
