@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 from typing import Any, ClassVar
-from urllib.parse import quote_plus
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -343,3 +343,28 @@ class DPoPKey:
         der = self.private.sign(signing_input, ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return signing_input.decode() + "." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+def pkce_authorize(
+    app: TestApp, client_id: str, redirect_uri: str, verifier: str, status: int = 302
+) -> Any:
+    """An authorization request with an S256 challenge of ``verifier``, as the test user
+    (``Consent`` approves every request of ``X-Test-User``)."""
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "state": "s1",
+        "code_challenge": challenge.decode(),
+        "code_challenge_method": "S256",
+    }
+    return app.get("/oauth/authorize", query, headers={"X-Test-User": "alice"}, status=status)
+
+
+def code_of(response: Any) -> str:
+    """The code of a successful authorization redirect (with ``iss``, RFC 9207)."""
+    params = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert params["iss"] == [ISSUER]
+    code: str = params["code"][0]
+    return code

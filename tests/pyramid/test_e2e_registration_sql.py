@@ -10,14 +10,11 @@ one transaction (DESIGN.md rule 3).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from asrv_support import (
@@ -27,7 +24,9 @@ from asrv_support import (
     Consent,
     HostClients,
     HostPrincipals,
+    code_of,
     make_app,
+    pkce_authorize,
 )
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationExecutionError
@@ -45,8 +44,6 @@ REQUESTS: dict[str, dict[str, Any]] = json.loads(
     (FIXTURES / "registration_requests.json").read_text()
 )
 VERIFIER = "s" * 64
-CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=")
-USER = {"X-Test-User": "alice"}
 CALLBACK = "http://localhost:3030/callback"
 DOC_URL = "https://connector.example/oauth/client.json"
 DOC_CALLBACK = "https://connector.example/oauth/callback"
@@ -130,22 +127,11 @@ def _register(app: TestApp, body: Any, status: int = 201) -> Any:
 
 
 def _authorize(app: TestApp, client_id: str, redirect_uri: str, status: int = 302) -> Any:
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": redirect_uri,
-        "state": "s1",
-        "code_challenge": CHALLENGE.decode(),
-        "code_challenge_method": "S256",
-    }
-    return app.get("/oauth/authorize", query, headers=USER, status=status)
+    return pkce_authorize(app, client_id, redirect_uri, VERIFIER, status)
 
 
 def _code(response: Any) -> str:
-    params = parse_qs(urlsplit(response.headers["Location"]).query)
-    assert params["iss"] == [ISSUER]
-    code: str = params["code"][0]
-    return code
+    return code_of(response)
 
 
 def test_a_client_registered_on_one_node_authorizes_on_another_rfc7591_3(

@@ -6,21 +6,17 @@ The SQL store is covered in test_e2e_registration_sql.py."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import random
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-from asrv_support import ISSUER, Consent, as_app, events
+from asrv_support import Consent, as_app, code_of, events, pkce_authorize
 from webtest import TestApp
 
 REGISTER = "/oauth/register"
 VERIFIER = "u" * 64
-CHALLENGE = base64.urlsafe_b64encode(hashlib.sha256(VERIFIER.encode()).digest()).rstrip(b"=")
-USER = {"X-Test-User": "alice"}
 ENABLED = {
     "attesto.registration.enabled": "true",
     "attesto.registration_store": "memory",
@@ -73,22 +69,11 @@ class Registered:
 
 
 def _authorize(app: TestApp, client_id: str, redirect_uri: str, status: int = 302) -> Any:
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": redirect_uri,
-        "state": "s1",
-        "code_challenge": CHALLENGE.decode(),
-        "code_challenge_method": "S256",
-    }
-    return app.get("/oauth/authorize", query, headers=USER, status=status)
+    return pkce_authorize(app, client_id, redirect_uri, VERIFIER, status)
 
 
-def _code(res: Any) -> str:
-    params = parse_qs(urlsplit(res.headers["Location"]).query)
-    assert params["iss"] == [ISSUER]
-    code: str = params["code"][0]
-    return code
+def _code(response: Any) -> str:
+    return code_of(response)
 
 
 def test_a_full_replacement_is_served_and_enforced_rfc7592_2_2() -> None:
