@@ -52,9 +52,9 @@ from .core.keys import Keystore
 from .errorhooks import install_response_hooks
 from .hostpolicy import HOST_OBJECTS, callback_settings, emit, resolve_host_policy
 from .runtime import Attesto, IAttesto, default_clock, resolve_keystore
-from .server import ENDPOINTS, EXTRA_ROUTES, IAuthorizationServer, build_server
+from .server import ENDPOINTS, EXTRA_ROUTES, IAuthorizationServer, build_server, get_server
 from .settings import SETTINGS, parse_settings
-from .storefactory import make_store_factory
+from .storefactory import LazyStores, make_store_factory
 
 __all__ = ["includeme"]
 
@@ -98,9 +98,6 @@ def set_attesto_fetcher(config: Any, fetcher: object) -> None:
 
 def _attesto_stores(request: Any) -> Any:
     """``request.attesto_stores``: the stores of this request (built once, on first use)."""
-    from .server import get_server
-    from .storefactory import LazyStores
-
     factory = get_server(request.registry).stores
     return LazyStores(lambda: factory(request))
 
